@@ -1,0 +1,132 @@
+"""Prices and token counts, offline.
+
+Prices come from LiteLLM's bundled price map (the JSON file shipped inside the ``litellm``
+package, read directly so that pricing never imports LiteLLM nor fetches a newer map), or from
+``litellm.model_cost`` when LiteLLM is already imported (so ``litellm.register_model`` and a
+proxy's ``model_info`` prices are seen). A fleet file may override any price.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from adaptive_router.errors import PriceNotFoundError
+
+_BUNDLED_MAP_NAME = "model_prices_and_context_window_backup.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_price_map() -> dict[str, Any]:
+    """LiteLLM's bundled price map, read without importing LiteLLM (no network, ~40 ms)."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / _BUNDLED_MAP_NAME
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def price_map() -> dict[str, Any]:
+    """The live price map: LiteLLM's own when it is imported, else the bundled file."""
+    litellm = sys.modules.get("litellm")
+    live = getattr(litellm, "model_cost", None) if litellm is not None else None
+    if isinstance(live, dict) and live:
+        return live
+    return _bundled_price_map()
+
+
+def lookup_price(model: str) -> tuple[float, float]:
+    """(input $/token, output $/token) for ``model`` from the price map.
+
+    Tries the name as given, then without a ``provider/`` prefix. Raises
+    :class:`PriceNotFoundError` naming the two ways to set a price.
+    """
+    table = price_map()
+    names = [model]
+    if "/" in model:
+        names.append(model.split("/", 1)[1])
+    for name in names:
+        entry = table.get(name)
+        if isinstance(entry, dict):
+            inp = entry.get("input_cost_per_token")
+            out = entry.get("output_cost_per_token")
+            if inp is not None and out is not None:
+                return float(inp), float(out)
+    raise PriceNotFoundError(
+        f"No price for model {model!r} in LiteLLM's price map. Set one in the fleet file, e.g.\n"
+        f"  - name: {model}\n"
+        f"    price: {{input_per_million: 0.20, output_per_million: 0.60}}\n"
+        "or, in a LiteLLM config.yaml, add input_cost_per_token/output_cost_per_token to the "
+        "deployment's model_info."
+    )
+
+
+class TokenCounter:
+    """Counts tokens for one model, offline.
+
+    With a Hugging Face tokenizer folder (``tokenizer=`` in the fleet file) the count is exact;
+    otherwise LiteLLM's ``token_counter`` (which uses the provider's tokenizer where LiteLLM ships
+    it and tiktoken's cl100k otherwise). ``HF_HUB_OFFLINE=1`` is set for the call so that LiteLLM
+    does not spend ~20 s trying to download a Llama tokenizer.
+    """
+
+    def __init__(self, model: str, tokenizer: str | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self._hf: Any = None
+
+    def _hf_tokenizer(self) -> Any:
+        if self._hf is None:
+            from transformers import AutoTokenizer
+
+            self._hf = AutoTokenizer.from_pretrained(self.tokenizer, local_files_only=True)
+        return self._hf
+
+    def count_text(self, text: str) -> int:
+        if self.tokenizer:
+            return len(self._hf_tokenizer().encode(text, add_special_tokens=False))
+        return _litellm_count(self.model, text=text)
+
+    def count_messages(self, messages: list[dict[str, Any]]) -> int:
+        if self.tokenizer:
+            tok = self._hf_tokenizer()
+            if getattr(tok, "chat_template", None):
+                return len(tok.apply_chat_template(messages, tokenize=True))
+            from adaptive_router.prompts import messages_text
+
+            return len(tok.encode(messages_text(messages), add_special_tokens=False))
+        return _litellm_count(self.model, messages=messages)
+
+
+class _QuietTokenizerFallback(logging.Filter):
+    """Drops LiteLLM's per-call warning that it fell back to tiktoken (expected offline)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to tiktoken" not in record.getMessage()
+
+
+def _litellm_count(model: str, **kwargs: Any) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    logger = logging.getLogger("LiteLLM")
+    if not any(isinstance(f, _QuietTokenizerFallback) for f in logger.filters):
+        logger.addFilter(_QuietTokenizerFallback())
+
+    return int(litellm.token_counter(model=model, **kwargs))
+
+
+@functools.lru_cache(maxsize=256)
+def counter_for(model: str, tokenizer: str | None = None) -> TokenCounter:
+    """A shared :class:`TokenCounter` per (model, tokenizer)."""
+    return TokenCounter(model, tokenizer)

@@ -1,0 +1,67 @@
+"""Router implementations, found by name without importing them all.
+
+``ROUTER_CLASSES`` maps a registry name (the ``router_type`` in a checkpoint's config.json) to
+``"module:Class"``; classes are imported only when asked for, so ``import adaptive_router`` stays
+light. Learned routers are trained by ``adaptive_router.training`` and served from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adaptive_router.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from adaptive_router.domain import Fleet
+    from adaptive_router.routers.base import Router
+
+ROUTER_CLASSES: dict[str, str] = {
+    "random": "adaptive_router.routers.baselines:RandomRouter",
+    "cheapest": "adaptive_router.routers.baselines:CheapestRouter",
+    "strongest": "adaptive_router.routers.baselines:StrongestRouter",
+    "oracle": "adaptive_router.routers.baselines:OracleRouter",
+}
+
+#: Baselines that need no training: built from a fleet by name.
+BASELINES = ("random", "cheapest", "strongest")
+
+
+def register_router(name: str, target: str) -> None:
+    """Make a router class findable by name (``target`` = ``"module:Class"``)."""
+    ROUTER_CLASSES[name] = target
+
+
+def router_class(name: str) -> type[Router]:
+    try:
+        target = ROUTER_CLASSES[name]
+    except KeyError:
+        raise CheckpointError(
+            f"unknown router type {name!r}; known: {sorted(ROUTER_CLASSES)}"
+        ) from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def load_router(spec: str | Path, fleet: Fleet | None = None, **kwargs: Any) -> Router:
+    """A router from a checkpoint folder, or a baseline built for ``fleet`` by name."""
+    from adaptive_router.routers.base import Router
+
+    path = Path(spec)
+    if path.exists():
+        return Router.from_pretrained(path)
+    name = str(spec)
+    if name in BASELINES:
+        if fleet is None:
+            raise ConfigError(f"the {name!r} baseline needs a fleet to know its candidates")
+        return router_class(name).for_fleet(fleet, **kwargs)  # type: ignore[attr-defined]
+    if name == "default":
+        from adaptive_router.routers.pretrained import default_router_path
+
+        return Router.from_pretrained(default_router_path())
+    raise ConfigError(
+        f"--router {name!r} is neither a checkpoint folder nor a baseline "
+        f"({', '.join(BASELINES)}); train one with `adaptive-router train --router NAME ...` "
+        "and pass its output folder"
+    )

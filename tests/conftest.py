@@ -1,0 +1,37 @@
+"""Shared test settings: offline, local price map, and the data folder (skip when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path | None:
+    env = os.environ.get("ADAPTIVE_ROUTER_DATA")
+    for cand in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The routing data folder (../shared/data or $ADAPTIVE_ROUTER_DATA); skips when absent."""
+    root = data_root()
+    if root is None:
+        pytest.skip("needs the routing data: ../shared/data or $ADAPTIVE_ROUTER_DATA is absent")
+    return root
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
