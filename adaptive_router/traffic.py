@@ -1,0 +1,347 @@
+"""The traffic log: one JSON line per routed request, to audit spend and to retrain on.
+
+Integrations (the LiteLLM proxy hook, the LangChain chat model) write it; training's retraining
+reads it back with :func:`read_traffic_log` and :func:`traffic_to_records`. It is a core type so
+that neither side imports the other.
+
+Why the writer looks the way it does:
+
+- **Safe across threads and processes.** A proxy runs many requests at once and may run several
+  worker processes on one log. Each line is written with ONE ``os.write`` to a file opened with
+  ``O_APPEND`` (the kernel appends it atomically at the end), while holding an exclusive
+  ``fcntl.flock`` on a sidecar lock file (``<log>.lock``). The lock also makes the size check and
+  the rotation atomic: no process writes into a file that another is renaming. The lock file is
+  opened per write (not once per writer) because a flock taken through a descriptor inherited
+  across ``fork`` would be shared with the child and exclude nothing.
+- **Size-rotated.** When a line would push the log past ``max_bytes``, ``log`` becomes ``log.1``,
+  ``log.1`` becomes ``log.2``... and the oldest beyond ``backups`` is deleted (the scheme of
+  Python's ``RotatingFileHandler``, made process-safe by the lock).
+- **Secrets redacted.** Values under keys such as ``api_key`` or ``Authorization`` become
+  ``"[REDACTED]"`` anywhere in the line, and key-shaped strings (``sk-...``, ``Bearer ...``)
+  are masked inside any text, prompts included, before anything reaches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adaptive_router.errors import ConfigError, DataError
+from adaptive_router.records import ModelSamples, Record
+
+try:  # POSIX; on Windows the in-process lock and O_APPEND remain
+    import fcntl
+except ImportError:  # pragma: no cover - not on the supported platforms
+    fcntl = None  # type: ignore[assignment]
+
+#: The environment variable that names the traffic log when the settings do not.
+TRAFFIC_LOG_ENV = "ADAPTIVE_ROUTER_TRAFFIC_LOG"
+#: What a redacted secret is replaced by.
+REDACTED = "[REDACTED]"
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+DEFAULT_BACKUPS = 5
+
+# Keys whose values are secrets whatever they hold (compared lower-cased, "-" read as "_").
+_SECRET_KEYS = frozenset({
+    "api_key", "apikey", "x_api_key", "api_token", "authorization", "proxy_authorization",
+    "x_goog_api_key", "anthropic_api_key", "openai_api_key", "azure_ad_token", "access_token",
+    "refresh_token", "id_token", "client_secret", "secret", "secret_key", "password", "passwd",
+    "aws_secret_access_key", "aws_session_token", "master_key", "litellm_master_key",
+    "user_api_key", "cookie", "set_cookie", "x_litellm_api_key",
+})
+# Secret-looking substrings inside free text: OpenAI/LiteLLM/Anthropic style keys, bearer
+# tokens, and AWS access key ids.
+_SECRET_PATTERNS = (
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+)
+
+
+def _is_secret_key(key: str) -> bool:
+    k = key.lower().replace("-", "_")
+    return k in _SECRET_KEYS or k.endswith("_api_key") or k.endswith("_secret")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with key-shaped substrings (``sk-...``, ``Bearer ...``, AWS key ids) masked."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (JSON-like) with secrets redacted at any depth."""
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if isinstance(k, str) and _is_secret_key(k) and v not in (None, "")
+                    else redact(v))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class TrafficLogLine(BaseModel):
+    """One routed request: what was asked, what was decided, what it cost, what came back.
+
+    ``decision`` is :meth:`adaptive_router.domain.Decision.as_dict` (model, n, predictions,
+    expected costs, policy, reason...). ``samples`` are the n texts drawn, ``reward_scores`` the
+    selector's score of each (empty when none scored), ``chosen_index`` the one returned.
+    ``prompt_tokens`` is paid once, ``output_tokens`` lists every sample's. ``explored`` and
+    ``propensity`` come from an exploring policy (off-policy evaluation needs them).
+    ``feedback`` is for what a user or a grader says later (e.g. ``{"score": 1.0}``).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    timestamp: datetime = Field(default_factory=_now)
+    prompt: str
+    messages: list[dict[str, Any]] | None = None
+    decision: dict[str, Any] = Field(default_factory=dict)
+    samples: list[str] = Field(default_factory=list)
+    reward_scores: list[float] = Field(default_factory=list)
+    chosen_index: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    output_tokens: list[int] = Field(default_factory=list)
+    cost_usd: float = Field(default=0.0, ge=0)
+    latency_s: float = Field(default=0.0, ge=0)
+    model_group: str | None = None
+    explored: bool = False
+    propensity: float = Field(default=1.0, ge=0, le=1)
+    feedback: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The fleet model that served the request (from the decision)."""
+        return self.decision.get("model")
+
+    @property
+    def n(self) -> int:
+        return int(self.decision.get("n") or len(self.samples) or 1)
+
+    def to_json(self) -> str:
+        """The redacted JSON line (without the newline)."""
+        data = redact(json.loads(self.model_dump_json()))
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class TrafficLogWriter:
+    """Appends :class:`TrafficLogLine` s to a JSONL file; safe across threads and processes.
+
+    Parameters
+    ----------
+    path: the log file (its folder is created).
+    max_bytes: rotate when a line would make the file larger than this; 0 never rotates.
+    backups: how many rotated files (``path.1`` ... ``path.N``) to keep.
+    """
+
+    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES,
+                 backups: int = DEFAULT_BACKUPS) -> None:
+        if max_bytes < 0 or backups < 0:
+            raise ConfigError(f"traffic log max_bytes and backups must be >= 0, got "
+                              f"{max_bytes} and {backups}")
+        self.path = Path(path).expanduser()
+        self.max_bytes = int(max_bytes)
+        self.backups = int(backups)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._thread_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the traffic log folder {self.path.parent}: {exc}; "
+                              f"set {TRAFFIC_LOG_ENV} or traffic_log to a writable path") from None
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> TrafficLogWriter | None:
+        """A writer for ``$ADAPTIVE_ROUTER_TRAFFIC_LOG``, or None when it is unset."""
+        path = os.environ.get(TRAFFIC_LOG_ENV)
+        return cls(path, **kwargs) if path else None
+
+    def write(self, line: TrafficLogLine | Mapping[str, Any]) -> None:
+        """Append one line (redacted) atomically; rotates first when the file is full."""
+        if not isinstance(line, TrafficLogLine):
+            line = TrafficLogLine.model_validate(dict(line))
+        data = (line.to_json() + "\n").encode("utf-8")
+        with self._thread_lock:
+            lock_fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                self._rotate_if_needed(len(data))
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    written = os.write(fd, data)
+                    while written < len(data):  # only on a full disk or a signal; finish the line
+                        written += os.write(fd, data[written:])
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(lock_fd)  # closing releases the flock
+
+    def _rotate_if_needed(self, incoming: int) -> None:
+        if not self.max_bytes:
+            return
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + incoming <= self.max_bytes:
+            return
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+            return
+        oldest = rotated_path(self.path, self.backups)
+        oldest.unlink(missing_ok=True)
+        for i in range(self.backups - 1, 0, -1):
+            src = rotated_path(self.path, i)
+            if src.exists():
+                os.replace(src, rotated_path(self.path, i + 1))
+        os.replace(self.path, rotated_path(self.path, 1))
+
+    def __repr__(self) -> str:
+        return f"TrafficLogWriter({str(self.path)!r}, max_bytes={self.max_bytes}, backups={self.backups})"
+
+
+def rotated_path(path: str | Path, index: int) -> Path:
+    p = Path(path)
+    return p.with_name(f"{p.name}.{index}")
+
+
+def traffic_log_files(path: str | Path) -> list[Path]:
+    """The log and its rotated files, oldest first (``log.N`` ... ``log.1``, ``log``)."""
+    p = Path(path).expanduser()
+    rotated = []
+    for cand in p.parent.glob(p.name + ".*"):
+        suffix = cand.name[len(p.name) + 1:]
+        if suffix.isdigit():
+            rotated.append((int(suffix), cand))
+    files = [c for _, c in sorted(rotated, reverse=True)]
+    if p.exists():
+        files.append(p)
+    return files
+
+
+def read_traffic_log(path: str | Path, strict: bool = True) -> Iterator[TrafficLogLine]:
+    """Every line of the log and its rotated files, oldest first.
+
+    ``strict=False`` skips lines that do not parse (e.g. a truncated last line after a crash)
+    instead of raising a :class:`DataError` naming the file and line.
+    """
+    files = traffic_log_files(path)
+    if not files:
+        raise DataError(f"traffic log {path} does not exist (nor any rotated {path}.N); set "
+                        f"{TRAFFIC_LOG_ENV} or the plugin's traffic_log and send some requests")
+    for file in files:
+        with file.open(encoding="utf-8") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield TrafficLogLine.model_validate_json(raw)
+                except (ValidationError, ValueError) as exc:
+                    if strict:
+                        raise DataError(f"{file}:{lineno}: not a traffic log line: {exc}") from None
+
+
+def traffic_to_records(
+    lines: Iterable[TrafficLogLine],
+    merge_same_prompt: bool = True,
+    score_name: str = "reward",
+) -> list[Record]:
+    """Records for retraining, from traffic log lines.
+
+    Each served line becomes the samples of its decision's model (texts, reward scores under
+    ``score_name``, real token counts). Lines with an error or without samples are skipped.
+    With ``merge_same_prompt`` the lines of one prompt text become one Record holding every
+    model that answered it (and a model that answered twice contributes all its samples), which
+    is what a router learns comparisons from. A score is kept only when every merged line of that
+    model has it. ``meta`` keeps the request ids, decisions, costs, propensities and feedback.
+    """
+    groups: dict[str, list[TrafficLogLine]] = {}
+    order: list[str] = []
+    for line in lines:
+        if line.error or not line.samples or not line.model:
+            continue
+        key = line.prompt if merge_same_prompt else line.request_id
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(line)
+    records = []
+    for key in order:
+        group = groups[key]
+        per_model: dict[str, list[TrafficLogLine]] = {}
+        for line in group:
+            per_model.setdefault(str(line.model), []).append(line)
+        models = {}
+        for model, mlines in per_model.items():
+            responses: list[str] = []
+            tokens: list[int] = []
+            scores: list[float] = []
+            has_scores = all(len(ln.reward_scores) == len(ln.samples) for ln in mlines)
+            for ln in mlines:
+                responses.extend(ln.samples)
+                outs = list(ln.output_tokens)
+                tokens.extend(outs if len(outs) == len(ln.samples) else [0] * len(ln.samples))
+                if has_scores:
+                    scores.extend(ln.reward_scores)
+            models[model] = ModelSamples(
+                responses=responses,
+                scores={score_name: scores} if has_scores else {},
+                token_num_prompt=mlines[0].prompt_tokens,
+                token_num_responses=tokens,
+            )
+        first = group[0]
+        records.append(Record(
+            id=first.request_id if len(group) == 1 else f"traffic-{uuid.uuid5(uuid.NAMESPACE_OID, key).hex[:16]}",
+            prompt=first.prompt,
+            source="traffic",
+            models=models,
+            meta={
+                "request_ids": [ln.request_id for ln in group],
+                "timestamps": [ln.timestamp.isoformat() for ln in group],
+                "decisions": [ln.decision for ln in group],
+                "chosen_index": [ln.chosen_index for ln in group],
+                "cost_usd": [ln.cost_usd for ln in group],
+                "explored": [ln.explored for ln in group],
+                "propensity": [ln.propensity for ln in group],
+                "feedback": [ln.feedback for ln in group],
+            },
+        ))
+    return records
+
+
+def monotonic_latency(start: float) -> float:
+    """Seconds since ``start`` (a ``time.perf_counter()`` value), never negative."""
+    return max(0.0, time.perf_counter() - start)
+
+
+__all__ = [
+    "TRAFFIC_LOG_ENV",
+    "REDACTED",
+    "TrafficLogLine",
+    "TrafficLogWriter",
+    "read_traffic_log",
+    "traffic_log_files",
+    "traffic_to_records",
+    "redact",
+    "redact_text",
+]
