@@ -79,6 +79,11 @@ class Model(BaseModel):
     max_n: int | None = Field(default=None, ge=1, description="provider's maximum n per call")
     tokenizer: str | None = None
     expected_output_tokens: float = Field(default=DEFAULT_OUTPUT_TOKENS, gt=0)
+    sampler: Literal["litellm", "local", "vllm"] | None = Field(
+        default=None, description="how samples are drawn when executing: LiteLLM (default), a "
+        "local transformers model (default for `local/<name>`), or vLLM's offline engine")
+    sampler_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the sampler (max_new_tokens, ...)")
 
     @field_validator("n", mode="before")
     @classmethod

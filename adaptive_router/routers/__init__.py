@@ -22,6 +22,10 @@ ROUTER_CLASSES: dict[str, str] = {
     "cheapest": "adaptive_router.routers.baselines:CheapestRouter",
     "strongest": "adaptive_router.routers.baselines:StrongestRouter",
     "oracle": "adaptive_router.routers.baselines:OracleRouter",
+    "feedback-tuned": "adaptive_router.routers.feedback_tuned:FeedbackTunedRouter",
+    "best-route": "adaptive_router.routers.best_route:BestRouteRouter",
+    "arllm-hdp": "adaptive_router.routers.arllm:HDPRouter",
+    "arllm-nir": "adaptive_router.routers.arllm:NIRRouter",
 }
 
 #: Baselines that need no training: built from a fleet by name.
