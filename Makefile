@@ -8,6 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
+LINT   := $(wildcard adaptive_router integrations training tests examples benchmarks)
 export ADAPTIVE_ROUTER_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
 .PHONY: install demo test test-slow bench lint lock clean
@@ -27,7 +28,7 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
-	$(PY) -m ruff check adaptive_router integrations training tests examples benchmarks
+	$(PY) -m ruff check $(LINT)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -37,7 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check adaptive_router integrations training tests examples benchmarks
+	$(PY) -m ruff check $(LINT)
 
 lock: $(STAMP)
 	$(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/' > constraints.txt.new
