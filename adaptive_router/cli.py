@@ -76,6 +76,62 @@ def route(
 # -- subcommands added by later layers go below; each imports its implementation lazily ------
 
 
+@data_app.command("build")
+def data_build(
+    prompts: Annotated[Path, typer.Option(help="Prompts: JSONL (prompt, optional id/answer/task) "
+                                               "or a text file, one prompt per line.")],
+    fleet: Annotated[Path, typer.Option(help="Fleet YAML: the models to sample (and how).")],
+    out: Annotated[Path, typer.Option(help="Records JSONL to append to (resumable).")],
+    n: Annotated[int, typer.Option(help="Samples per prompt and model.")] = 8,
+    scorer: Annotated[str, typer.Option(help="'answer-checker' (needs an answer per prompt) or a "
+                                             "reward-model folder.")] = "answer-checker",
+    max_tokens: Annotated[int | None, typer.Option(help="Output tokens per sample.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N prompts.")] = None,
+) -> None:
+    """Sample every fleet model N times per prompt, score the samples, append Records."""
+    from adaptive_router.domain import Fleet
+    from adaptive_router.training.data_build import build_records, make_scorer, read_prompts
+
+    items = read_prompts(prompts)[:limit] if limit else read_prompts(prompts)
+    gen = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
+    counts = build_records(items, Fleet.from_yaml(fleet), n, make_scorer(scorer), out,
+                           source=str(prompts), **gen)
+    _emit({**counts, "out": str(out)})
+
+
+@app.command("train-reward")
+def train_reward(
+    out: Annotated[Path, typer.Option(help="Folder to save the proxy reward model in.")],
+    data: Annotated[str, typer.Option(help="A data set name (e.g. champ) or a records JSONL.")] = "champ",
+    score: Annotated[str | None, typer.Option(help="The oracle score ranking the pairs "
+                                                   "(default: the data set's quality score).")] = None,
+    extra_pairs: Annotated[int, typer.Option(help="Random (better, worse) pairs per prompt on top "
+                                                  "of BEST-Route's two.")] = 4,
+    held_out: Annotated[float, typer.Option(help="Share of prompts held out for the accuracy.")] = 0.2,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 300,
+    encoder: Annotated[str, typer.Option(help="Backbone sentence encoder (folder or 'minilm').")] = "minilm",
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train the proxy reward model (Bradley-Terry on oracle-ranked pairs); print its report."""
+    from adaptive_router.training.reward_training import train_reward_model
+
+    if Path(data).suffix == ".jsonl":
+        from adaptive_router.records import read_records
+
+        records, quality = read_records(data), score
+        if quality is None:
+            raise typer.BadParameter("--score is required with a records file (e.g. correct)")
+    else:
+        from adaptive_router.training.loaders import load_dataset
+
+        ds = load_dataset(data)
+        records, quality = ds.records, score or ds.quality_score
+    model = train_reward_model(records, quality, out_dir=out, extra_pairs=extra_pairs,
+                               held_out=held_out, epochs=epochs, encoder=encoder, seed=seed)
+    _emit({"out": str(out), **model.metrics})
+
+
 def main() -> None:
     """Entry point: run the app, turning project errors into exit status 2 with the message."""
     try:
