@@ -22,10 +22,17 @@ ROUTER_CLASSES: dict[str, str] = {
     "cheapest": "adaptive_router.routers.baselines:CheapestRouter",
     "strongest": "adaptive_router.routers.baselines:StrongestRouter",
     "oracle": "adaptive_router.routers.baselines:OracleRouter",
+    "prior": "adaptive_router.routers.prior:PriorRouter",
     "feedback-tuned": "adaptive_router.routers.feedback_tuned:FeedbackTunedRouter",
     "best-route": "adaptive_router.routers.best_route:BestRouteRouter",
     "arllm-hdp": "adaptive_router.routers.arllm:HDPRouter",
     "arllm-nir": "adaptive_router.routers.arllm:NIRRouter",
+    "linear-probe": "adaptive_router.routers.linear_probe:LinearProbeRouter",
+    "mf": "adaptive_router.routers.mf:MFRouter",
+    "sw_ranking": "adaptive_router.routers.sw_ranking:SWRankingRouter",
+    "hybrid": "adaptive_router.routers.hybrid:HybridRouter",
+    "bert": "adaptive_router.routers.bert_classifier:BertClassifierRouter",
+    "causal_llm": "adaptive_router.routers.causal_llm:CausalLLMRouter",
 }
 
 #: Baselines that need no training: built from a fleet by name.
