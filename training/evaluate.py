@@ -1,0 +1,348 @@
+"""Replay evaluation of routers on recorded data.
+
+Every router is evaluated the same way, offline, on Records: the quality and the dollar cost of
+every (model, n) candidate for every prompt are read off the records (:func:`quality_matrix`,
+:func:`cost_matrix`), the router predicts, the policy's knob is swept, and each knob value gives
+one operating point (share of strong-model calls, mean cost, mean quality). The metrics of
+:mod:`adaptive_router.training.metrics` summarise the points.
+
+Best of n on recorded samples: a candidate (model, n) draws n of the model's recorded samples
+without replacement and keeps the one with the highest ``selector_score`` (e.g. a reward
+model's score); its expected quality is computed exactly from order statistics
+(:func:`expected_best_of_n`), so no sampling noise enters the comparison of routers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from adaptive_router.training import metrics
+
+from adaptive_router.domain import Candidate, Fleet
+from adaptive_router.errors import DataError, RoutingError
+from adaptive_router.policy import Policy, ThresholdPolicy, TradeoffPolicy
+from adaptive_router.records import Record
+from adaptive_router.routers.base import Router
+
+#: Knob values swept per router (at most; fewer when the router's predictions take fewer values).
+SWEEP_POINTS = 201
+#: The knob value whose operating point is reported as the router's ``quality`` / cost.
+DEFAULT_THRESHOLD = 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# quality and cost of candidates
+# ---------------------------------------------------------------------------------------------
+
+
+def expected_best_of_n(quality: Sequence[float], selector: Sequence[float] | None, n: int) -> float:
+    """Expected quality of the sample kept out of ``n`` drawn from recorded samples.
+
+    Without a selector the kept sample is a uniformly random one of the n, whose expectation is
+    the mean of all samples. With a selector, rank the S samples by selector score (highest
+    first); drawing n without replacement, the sample of rank i (0-based) is the best drawn with
+    probability ``C(S-1-i, n-1) / C(S, n)`` (the other n-1 all come from the S-1-i below it).
+    Tied selector scores form a group whose kept member is uniform, so the group contributes its
+    mean quality. When n > S the n draws are made with replacement (probability of rank i
+    being the best: ``((S-i)/S)^n - ((S-i-1)/S)^n``).
+    """
+    q = np.asarray(quality, dtype=np.float64)
+    s_count = len(q)
+    if s_count == 0:
+        raise DataError("no recorded samples to draw from")
+    if n <= 1 or selector is None:
+        return float(q.mean())
+    sel = np.asarray(selector, dtype=np.float64)
+    if len(sel) != s_count:
+        raise DataError(f"{len(sel)} selector scores for {s_count} samples")
+    order = np.argsort(-sel, kind="stable")
+    q_sorted, sel_sorted = q[order], sel[order]
+    ranks = np.arange(s_count)
+    if n <= s_count:
+        total = math.comb(s_count, n)
+        p = np.array([math.comb(s_count - 1 - i, n - 1) for i in ranks], dtype=np.float64) / total
+    else:
+        p = ((s_count - ranks) / s_count) ** n - ((s_count - ranks - 1) / s_count) ** n
+    value = 0.0
+    start = 0
+    while start < s_count:  # walk the groups of tied selector scores
+        end = start + 1
+        while end < s_count and sel_sorted[end] == sel_sorted[start]:
+            end += 1
+        value += p[start:end].sum() * q_sorted[start:end].mean()
+        start = end
+    return float(value)
+
+
+def quality_matrix(
+    records: Sequence[Record],
+    candidate_keys: Sequence[str],
+    quality_score: str,
+    selector_score: str | None = None,
+) -> np.ndarray:
+    """(R, K) expected quality of every candidate for every record.
+
+    n = 1: the mean single-sample quality; n > 1: the expected quality of the sample kept out of
+    n drawn from the recorded samples, by the argmax of ``selector_score`` when given, else a
+    uniformly random one (:func:`expected_best_of_n`).
+    """
+    cands = [Candidate.from_key(k) for k in candidate_keys]
+    out = np.empty((len(records), len(cands)), dtype=np.float64)
+    for r_i, rec in enumerate(records):
+        for c_i, cand in enumerate(cands):
+            samples = rec.samples(cand.model)
+            q = samples.score(quality_score)
+            sel = samples.score(selector_score) if (selector_score and cand.n > 1) else None
+            out[r_i, c_i] = expected_best_of_n(q, sel, cand.n)
+    return out
+
+
+def cost_matrix(records: Sequence[Record], candidate_keys: Sequence[str], fleet: Fleet) -> np.ndarray:
+    """(R, K) dollar cost of every candidate for every record.
+
+    BEST-Route's accounting: the prompt is paid once (one call asking for n samples) and each
+    of the n outputs is paid; a sample's output length is the model's mean recorded output
+    tokens for that prompt: ``prompt_tokens x input price + n x mean_output_tokens x output price``.
+    """
+    cands = [Candidate.from_key(k) for k in candidate_keys]
+    prices = {m: fleet.model(m).resolved_price() for m in {c.model for c in cands}}
+    out = np.empty((len(records), len(cands)), dtype=np.float64)
+    for r_i, rec in enumerate(records):
+        for c_i, cand in enumerate(cands):
+            s = rec.samples(cand.model)
+            mean_out = float(np.mean(s.token_num_responses)) if s.token_num_responses else 0.0
+            price = prices[cand.model]
+            out[r_i, c_i] = s.token_num_prompt * price.input_per_token + cand.n * mean_out * price.output_per_token
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeping a router's knob
+# ---------------------------------------------------------------------------------------------
+
+
+def _threshold_grid(predictions: np.ndarray, points: int = SWEEP_POINTS) -> np.ndarray:
+    """Threshold values that visit every distinct decision (up to ``points`` quantiles)."""
+    values = np.unique(np.clip(predictions.ravel(), 0.0, 1.0))
+    if len(values) > points:
+        values = np.unique(np.quantile(values, np.linspace(0, 1, points)))
+    # midpoints separate neighbouring predictions; add both ends
+    mids = (values[1:] + values[:-1]) / 2 if len(values) > 1 else np.array([])
+    return np.unique(np.concatenate([[0.0, 1.0], values, mids]))
+
+
+def _tradeoff_grid(points: int = SWEEP_POINTS) -> np.ndarray:
+    return np.concatenate([[0.0], np.geomspace(1e-3, 1e3, points - 1)])
+
+
+def operating_point(choice: np.ndarray, quality: np.ndarray, cost: np.ndarray,
+                    strong_columns: np.ndarray | None) -> dict[str, float]:
+    """Mean quality, mean cost and strong share of one vector of per-prompt choices."""
+    rows = np.arange(len(choice))
+    point = {"quality": float(quality[rows, choice].mean()), "cost_usd": float(cost[rows, choice].mean())}
+    if strong_columns is not None:
+        point["share_strong"] = float(np.isin(choice, strong_columns).mean())
+    return point
+
+
+def sweep(
+    predictions: np.ndarray,
+    quality: np.ndarray,
+    cost: np.ndarray,
+    knob: str = "threshold",
+    strong_columns: np.ndarray | None = None,
+    grid: Sequence[float] | None = None,
+) -> list[dict[str, float]]:
+    """One operating point per knob value: the policy chooses on predictions and expected
+    costs; quality and cost are read off the recorded tables."""
+    if knob == "threshold":
+        values = np.asarray(grid if grid is not None else _threshold_grid(predictions))
+
+        def make(v: float) -> Policy:
+            return ThresholdPolicy(float(np.clip(v, 0.0, 1.0)))
+    elif knob == "tradeoff":
+        values = np.asarray(grid if grid is not None else _tradeoff_grid())
+
+        def make(v: float) -> Policy:
+            return TradeoffPolicy(float(v))
+    else:
+        raise RoutingError(f"unknown knob {knob!r}; sweep 'threshold' or 'tradeoff'")
+    points = []
+    for v in values:
+        choice = make(v).choose(predictions, cost)
+        points.append({"knob": float(v), **operating_point(choice, quality, cost, strong_columns)})
+    return points
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def _two_model_roles(candidate_keys: Sequence[str], fleet: Fleet) -> tuple[str, str] | None:
+    """(weak, strong) when the candidates span exactly two models; the strong one is the
+    fleet's reference (else the dearer)."""
+    models = list(dict.fromkeys(Candidate.from_key(k).model for k in candidate_keys))
+    if len(models) != 2:
+        return None
+    ref = fleet.reference_model()
+    strong = ref if ref in models else max(models, key=lambda m: fleet.model(m).resolved_price().output_per_token)
+    weak = next(m for m in models if m != strong)
+    return weak, strong
+
+
+def data_summary(records: Sequence[Record], fleet: Fleet, quality_score: str,
+                 candidate_keys: Sequence[str]) -> dict[str, Any]:
+    """Single-model quality and cost, the best single model, the Pareto front, and (two-model
+    data) the weak and strong models' quality: the yardsticks every router is compared with."""
+    models = list(dict.fromkeys(Candidate.from_key(k).model for k in candidate_keys))
+    singles = [f"{m}#1" for m in models]
+    q1 = quality_matrix(records, singles, quality_score)
+    c1 = cost_matrix(records, singles, fleet)
+    single = {m: {"quality": float(q1[:, i].mean()), "cost_usd": float(c1[:, i].mean()),
+                  "cost_per_1k_usd": 1000 * float(c1[:, i].mean())} for i, m in enumerate(models)}
+    best = max(models, key=lambda m: (single[m]["quality"], -single[m]["cost_usd"]))
+    out: dict[str, Any] = {
+        "models": models,
+        "single": single,
+        "best_single": best,
+        "pareto_front": metrics.pareto_front(models, [single[m]["cost_usd"] for m in models],
+                                             [single[m]["quality"] for m in models]),
+        "cost_range_usd": [min(v["cost_usd"] for v in single.values()),
+                           max(v["cost_usd"] for v in single.values())],
+    }
+    roles = _two_model_roles(candidate_keys, fleet)
+    if roles:
+        out["weak"], out["strong"] = roles
+    return out
+
+
+def _summarise(name: str, points: list[dict[str, float]], default: dict[str, float],
+               summary: dict[str, Any], deferral: tuple[np.ndarray, np.ndarray] | None,
+               n_prompts: int, candidate_keys: Sequence[str]) -> dict[str, Any]:
+    best = summary["single"][summary["best_single"]]
+    costs = [p["cost_usd"] for p in points]
+    quals = [p["quality"] for p in points]
+    hull_c, hull_q = metrics.non_decreasing_convex_hull(costs, quals)
+    result: dict[str, Any] = {
+        "name": name,
+        "n_prompts": n_prompts,
+        "candidates": list(candidate_keys),
+        "quality": default["quality"],
+        "cost_usd": default["cost_usd"],
+        "cost_per_1k_usd": 1000 * default["cost_usd"],
+        "share_strong": default.get("share_strong"),
+        "max_quality": float(max(quals)),
+        "aiq": metrics.normalised_area(costs, quals, tuple(summary["cost_range_usd"])),
+        "saving_at_99": metrics.saving_at_quality(costs, quals, 0.99 * best["quality"], best["cost_usd"]),
+        "saving_at_100": metrics.saving_at_quality(costs, quals, best["quality"], best["cost_usd"]),
+        "apgr": None, "cpt_50": None, "cpt_80": None,
+        "curve": points,
+        "hull": {"cost_usd": hull_c.tolist(), "quality": hull_q.tolist()},
+    }
+    if deferral is not None and "weak" in summary:
+        qw = summary["single"][summary["weak"]]["quality"]
+        qs = summary["single"][summary["strong"]]["quality"]
+        s, q = deferral
+        result["apgr"] = metrics.apgr(s, q, qw, qs)
+        result["cpt_50"] = metrics.cpt(s, q, qw, qs, 0.5)
+        result["cpt_80"] = metrics.cpt(s, q, qw, qs, 0.8)
+        result["deferral_curve"] = {"share_strong": s.tolist(), "quality": q.tolist()}
+    return result
+
+
+def evaluate_router(
+    router: Router,
+    records: Sequence[Record],
+    fleet: Fleet,
+    quality_score: str,
+    selector_score: str | None = None,
+    name: str | None = None,
+    knob: str = "threshold",
+    default_knob: float = DEFAULT_THRESHOLD,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Sweep ``router``'s knob over ``records``; return its metrics and curve points.
+
+    Keys: ``quality``, ``cost_per_1k_usd`` and ``share_strong`` at ``default_knob``; ``apgr``,
+    ``cpt_50``, ``cpt_80`` (two-model candidates, else None); ``aiq`` (normalised area of the
+    quality-cost hull over the single models' cost range); ``saving_at_99`` / ``saving_at_100``
+    (percent of the best single model's cost saved at >= 99% / 100% of its quality, None if
+    never reached); ``max_quality``; ``curve`` (every operating point); ``hull``;
+    ``deferral_curve`` (two-model). A router with ``uses_labels`` (the oracle) is evaluated by
+    its exact curves (:func:`metrics.oracle_deferral_curve`, :func:`metrics.oracle_quality_cost_curve`).
+    """
+    records = list(records)
+    if not records:
+        raise DataError("no records to evaluate on")
+    keys = list(router.candidate_keys)
+    quality = quality_matrix(records, keys, quality_score, selector_score)
+    cost = cost_matrix(records, keys, fleet)
+    summary = data_summary(records, fleet, quality_score, keys)
+    strong_cols = None
+    if "strong" in summary:
+        strong_cols = np.array([i for i, k in enumerate(keys) if Candidate.from_key(k).model == summary["strong"]])
+    label = name or router.name
+    if router.uses_labels:
+        return _evaluate_oracle(label, quality, cost, keys, summary, strong_cols, len(records))
+    preds = router.predict_batch([r.prompt for r in records], progress=progress)
+    points = sweep(preds, quality, cost, knob=knob, strong_columns=strong_cols)
+    default_policy: Policy = ThresholdPolicy(default_knob) if knob == "threshold" else TradeoffPolicy(default_knob)
+    default = operating_point(default_policy.choose(preds, cost), quality, cost, strong_cols)
+    deferral = None
+    if strong_cols is not None:
+        qw = summary["single"][summary["weak"]]["quality"]
+        qs = summary["single"][summary["strong"]]["quality"]
+        deferral = metrics.deferral_curve([p["share_strong"] for p in points],
+                                          [p["quality"] for p in points], qw, qs)
+    result = _summarise(label, points, default, summary, deferral, len(records), keys)
+    result["knob"] = knob
+    result["default_knob"] = default_knob
+    return result
+
+
+def _evaluate_oracle(label: str, quality: np.ndarray, cost: np.ndarray, keys: Sequence[str],
+                     summary: dict[str, Any], strong_cols: np.ndarray | None, n: int) -> dict[str, Any]:
+    costs, quals = metrics.oracle_quality_cost_curve(quality, cost)
+    points = [{"knob": float(i), "cost_usd": float(c), "quality": float(q)}
+              for i, (c, q) in enumerate(zip(costs, quals, strict=True))]
+    # the oracle's operating point: the best candidate per prompt, the cheapest among ties
+    best = quality.max(axis=1, keepdims=True)
+    choice = np.argmin(np.where(np.isclose(quality, best, rtol=0, atol=1e-12), cost, np.inf), axis=1)
+    default = operating_point(choice, quality, cost, strong_cols)
+    deferral = None
+    if strong_cols is not None:
+        weak_col = keys.index(f"{summary['weak']}#1")
+        strong_col = keys.index(f"{summary['strong']}#1")
+        deferral = metrics.oracle_deferral_curve(quality[:, weak_col], quality[:, strong_col])
+    result = _summarise(label, points, default, summary, deferral, n, keys)
+    result["knob"] = "oracle"
+    return result
+
+
+def oracle_for(records: Sequence[Record], candidate_keys: Sequence[str], quality_score: str,
+               selector_score: str | None = None) -> Router:
+    """The oracle router over ``records`` (labels = the candidates' recorded quality)."""
+    from adaptive_router.routers.baselines import OracleRouter
+
+    q = quality_matrix(records, candidate_keys, quality_score, selector_score)
+    return OracleRouter(list(candidate_keys), {r.prompt: q[i] for i, r in enumerate(records)})
+
+
+def evaluate_single_models(records: Sequence[Record], fleet: Fleet, quality_score: str,
+                           candidate_keys: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Quality, cost per 1k prompts, and savings of every single model (always calling it)."""
+    summary = data_summary(records, fleet, quality_score, candidate_keys)
+    best = summary["single"][summary["best_single"]]
+    out = {}
+    for m, v in summary["single"].items():
+        out[m] = {
+            **v,
+            "saving_at_99": 100 * (1 - v["cost_usd"] / best["cost_usd"]) if v["quality"] >= 0.99 * best["quality"] - 1e-12 else None,
+            "saving_at_100": 100 * (1 - v["cost_usd"] / best["cost_usd"]) if v["quality"] >= best["quality"] - 1e-12 else None,
+            "pareto": m in summary["pareto_front"],
+        }
+    return out
