@@ -1,0 +1,100 @@
+"""Fallback order: the policy's next choices among the candidates left, within the budget."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from adaptive_router.domain import Candidate
+from adaptive_router.errors import InvalidRequestError, SamplingError
+from adaptive_router.fallback import acall_with_fallback, fallback_candidates, litellm_fallbacks
+from adaptive_router.policy import BudgetPolicy, EpsilonExploration, ThresholdPolicy
+
+PREDS = {"small#1": 0.55, "small#3": 0.7, "medium#1": 0.8, "large#1": 1.0}
+COSTS = {"small#1": 0.0001, "small#3": 0.0003, "medium#1": 0.002, "large#1": 0.02}
+
+
+def decide(policy):
+    return policy.decide(PREDS, COSTS, router="test")
+
+
+def test_threshold_fallback_is_the_policys_next_choice_without_the_failed_model() -> None:
+    policy = ThresholdPolicy(0.65)
+    d = decide(policy)
+    assert d.candidate.key == "small#3"
+    # small failed: every small candidate is skipped; the cheapest >= 0.65 left is medium
+    assert [c.key for c in fallback_candidates(d, policy)] == ["medium#1", "large#1"]
+
+
+def test_without_a_policy_the_best_predicted_comes_first() -> None:
+    d = decide(ThresholdPolicy(0.65))
+    assert [c.key for c in fallback_candidates(d)] == ["large#1", "medium#1"]
+
+
+def test_budget_caps_the_fallbacks() -> None:
+    policy = BudgetPolicy(0.003)
+    d = decide(policy)
+    assert d.candidate.key == "medium#1"
+    # large is over the budget and never tried; small fits
+    assert [c.key for c in fallback_candidates(d, policy)] == ["small#3", "small#1"]
+    assert [c.key for c in fallback_candidates(d, ThresholdPolicy(0.5), budget_usd=0.0002)] == ["small#1"]
+    with pytest.raises(InvalidRequestError, match="budget"):
+        fallback_candidates(d, budget_usd=-1)
+
+
+def test_exploring_policy_falls_back_like_its_base_and_max_fallbacks_caps() -> None:
+    policy = EpsilonExploration(ThresholdPolicy(0.65), epsilon=1.0, seed=0)
+    d = decide(ThresholdPolicy(0.65))
+    assert [c.key for c in fallback_candidates(d, policy, max_fallbacks=1)] == ["medium#1"]
+    assert fallback_candidates(d, policy, max_fallbacks=0) == []
+
+
+def test_litellm_fallbacks_carry_group_and_n() -> None:
+    cands = [Candidate(model="medium", n=1), Candidate(model="small", n=3)]
+    assert litellm_fallbacks(cands, lambda m: f"group-{m}") == [
+        {"model": "group-medium", "n": 1}, {"model": "group-small", "n": 3}]
+
+
+def test_call_with_fallback_moves_on_after_an_error_and_a_timeout(caplog) -> None:
+    policy = ThresholdPolicy(0.65)
+    d = decide(policy)
+    calls: list[str] = []
+
+    async def call(c: Candidate) -> str:
+        calls.append(c.key)
+        if c.model == "small":
+            raise ConnectionError("connection refused")
+        if c.model == "medium":
+            await asyncio.sleep(5)
+        return f"answer from {c.key}"
+
+    with caplog.at_level("WARNING"):
+        res = asyncio.run(acall_with_fallback(d, call, policy, timeout_s=0.2))
+    assert res.value == "answer from large#1"
+    assert res.candidate.key == "large#1"
+    assert calls == ["small#3", "medium#1", "large#1"]
+    assert [a["error"] for a in res.attempts] == ["ConnectionError", "timeout"]
+    assert res.fell_back
+    assert "falling back" in caplog.text
+
+
+def test_call_with_fallback_reports_every_failure_when_all_fail() -> None:
+    policy = ThresholdPolicy(0.65)
+    d = decide(policy)
+
+    async def call(c: Candidate) -> str:
+        raise RuntimeError(f"{c.model} down")
+
+    with pytest.raises(SamplingError, match="small#3: RuntimeError; medium#1: RuntimeError; large#1"):
+        asyncio.run(acall_with_fallback(d, call, policy))
+
+
+def test_call_with_fallback_without_failure_has_no_attempts() -> None:
+    d = decide(ThresholdPolicy(0.65))
+
+    async def call(c: Candidate) -> str:
+        return c.key
+
+    res = asyncio.run(acall_with_fallback(d, call))
+    assert res.value == "small#3" and not res.fell_back
