@@ -132,6 +132,81 @@ def train_reward(
     _emit({"out": str(out), **model.metrics})
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise typer.BadParameter(f"expected sample counts such as 1,3,5, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise typer.BadParameter(f"sample counts must be positive integers, got {text!r}")
+    return values
+
+
+@app.command("eval")
+def eval_routers(
+    data: Annotated[str, typer.Option(help="routellm-mmlu, routellm-gsm8k, routellm-mtbench, "
+                                           "llmrouter, champ, or a .jsonl/.csv path.")],
+    routers: Annotated[str, typer.Option(help="Comma-separated: random, oracle, cheapest, strongest, "
+                                              "a checkpoint folder, or a trainable router name.")],
+    out: Annotated[Path, typer.Option(help="Folder for results.json and the plots.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data root (default: $ADAPTIVE_ROUTER_DATA, "
+                                                       "else download into a cache).")] = None,
+    split: Annotated[str, typer.Option(help="test, val, train, all, or auto (all for baselines "
+                                            "only, else the decontaminated test split).")] = "auto",
+    seed: Annotated[int, typer.Option(help="Split and training seed.")] = 0,
+    n: Annotated[str, typer.Option(help="Sample counts for the non-reference models, e.g. 1,3,5 "
+                                        "(best-of-n candidates).")] = "1",
+    selector_score: Annotated[str | None, typer.Option(help="Record score that picks the best of n "
+                                                            "(default: a uniformly random sample).")] = None,
+    checkpoints: Annotated[Path | None, typer.Option(help="Folder of trained routers: <DIR>/<name> "
+                                                          "is loaded, or trained and saved there.")] = None,
+    knob: Annotated[str, typer.Option(help="The policy knob to sweep: threshold or tradeoff.")] = "threshold",
+    decontaminate: Annotated[bool, typer.Option(help="Drop test prompts with cosine >= 0.95 to a "
+                                                     "training prompt.")] = True,
+) -> None:
+    """Evaluate routers on recorded data: print a table, write results.json and quality_cost.png."""
+    from adaptive_router.training.evaluate import format_table, run_evaluation
+
+    names = [r.strip() for r in routers.split(",") if r.strip()]
+    if not names:
+        raise typer.BadParameter("give at least one router, e.g. --routers random,oracle")
+    results = run_evaluation(data, names, out=str(out), data_dir=str(data_dir) if data_dir else None,
+                             split=split, seed=seed, n=_int_list(n), selector_score=selector_score,
+                             checkpoints=str(checkpoints) if checkpoints else None, knob=knob,
+                             decontaminate=decontaminate)
+    typer.echo(f"{results['data']}: {results['n_prompts']} prompts ({results['split']} split), "
+               f"quality = {results['quality_score']}")
+    typer.echo(format_table(results))
+    for note in results["notes"]:
+        typer.echo(f"note: {note}")
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'quality_cost.png'}")
+
+
+@data_app.command("export")
+def data_export(
+    data: Annotated[str, typer.Option(help="A data set name (routellm-mmlu, ..., champ) or a path.")],
+    out: Annotated[Path, typer.Option(help="Records JSONL to write.")],
+    split: Annotated[str, typer.Option(help="all, train, val or test (decontaminated).")] = "all",
+    data_dir: Annotated[Path | None, typer.Option(help="Data root (default: $ADAPTIVE_ROUTER_DATA).")] = None,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+) -> None:
+    """Write a data set's Records as JSONL (e.g. for the LiteLLM replay provider)."""
+    from adaptive_router.records import write_records
+    from adaptive_router.training.loaders import load_dataset
+
+    ds = load_dataset(data, data_dir=data_dir)
+    if split == "all":
+        records = ds.records
+    else:
+        parts = dict(zip(("train", "val", "test"), ds.splits(seed=seed), strict=True))
+        if split not in parts:
+            raise typer.BadParameter(f"--split {split!r}: use all, train, val or test")
+        records = parts[split]
+    count = write_records(records, out)
+    _emit({"data": ds.name, "split": split, "records": count, "models": ds.models,
+           "quality_score": ds.quality_score, "out": str(out)})
+
+
 def main() -> None:
     """Entry point: run the app, turning project errors into exit status 2 with the message."""
     try:

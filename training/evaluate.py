@@ -346,3 +346,179 @@ def evaluate_single_models(records: Sequence[Record], fleet: Fleet, quality_scor
             "pareto": m in summary["pareto_front"],
         }
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the `adaptive-router eval` pipeline
+# ---------------------------------------------------------------------------------------------
+
+#: Baselines that need no training (the oracle reads the evaluated labels).
+UNTRAINED = ("random", "cheapest", "strongest", "oracle")
+
+
+def fleet_with_n(fleet: Fleet, n: Sequence[int]) -> Fleet:
+    """The fleet with sample counts ``n`` for every model but the reference (which keeps n=1):
+    BEST-Route's candidates, the small models with best-of-n against the large one once."""
+    ref = fleet.reference_model()
+    data = fleet.to_dict()
+    for m in data["models"]:
+        m["n"] = [1] if m["name"] == ref else sorted(set(int(k) for k in n))
+    return Fleet.from_dict(data)
+
+
+def resolve_router(
+    name: str,
+    fleet: Fleet,
+    records: Sequence[Record],
+    quality_score: str,
+    selector_score: str | None = None,
+    train: Sequence[Record] = (),
+    val: Sequence[Record] = (),
+    checkpoints: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Router:
+    """A router by name: a baseline, ``oracle``, a checkpoint folder, or a trainable name.
+
+    A trainable name (``adaptive_router.training.train.TRAINERS``) loads ``<checkpoints>/<name>``
+    when it exists, else is trained on ``train`` (selection on ``val``) and saved there.
+    """
+    from pathlib import Path
+
+    from adaptive_router.routers import BASELINES, load_router
+
+    keys = fleet.candidate_keys
+    if name == "oracle":
+        return oracle_for(records, keys, quality_score, selector_score)
+    if name in BASELINES:
+        return load_router(name, fleet=fleet, seed=seed) if name == "random" else load_router(name, fleet=fleet)
+    path = Path(name)
+    if path.is_dir():
+        return Router.from_pretrained(path)
+    from adaptive_router.training.train import TRAINERS, train_router
+
+    if name not in TRAINERS:
+        raise RoutingError(
+            f"--routers {name!r} is not a baseline ({', '.join(UNTRAINED)}), a checkpoint folder, "
+            f"or a trainable router ({', '.join(sorted(TRAINERS))})")
+    target = Path(checkpoints) / name if checkpoints else None
+    if target is not None and (target / "config.json").exists():
+        return Router.from_pretrained(target)
+    return train_router(name, list(train), list(val), keys, quality_score, out_dir=target, seed=seed,
+                        progress=progress)
+
+
+def run_evaluation(
+    data: str,
+    routers: Sequence[str],
+    out: str | None = None,
+    data_dir: str | None = None,
+    split: str = "auto",
+    seed: int = 0,
+    n: Sequence[int] = (1,),
+    selector_score: str | None = None,
+    checkpoints: str | None = None,
+    knob: str = "threshold",
+    decontaminate: bool = True,
+    progress: bool = True,
+    dataset: Any = None,
+) -> dict[str, Any]:
+    """Load a data set, resolve the routers, evaluate each on one split, write the results.
+
+    ``split``: ``test`` (the decontaminated test split), ``val``, ``train``, ``all``, or ``auto``
+    = ``all`` when every router is an untrained baseline (nothing was fitted, so every record is
+    fair to evaluate on, which reproduces the published oracle figures) and ``test`` otherwise.
+    With ``out`` writes ``results.json``, ``quality_cost.png`` and (two-model data)
+    ``deferral.png``.
+    """
+    import json
+    from pathlib import Path
+
+    from adaptive_router.training.loaders import load_dataset
+
+    ds = dataset if dataset is not None else load_dataset(data, data_dir=data_dir)
+    fleet = fleet_with_n(ds.fleet, n) if tuple(n) != (1,) else ds.fleet
+    if split == "auto":
+        split = "all" if all(r in UNTRAINED for r in routers) else "test"
+    if split == "all":
+        train, val, evaluated = [], [], list(ds.records)
+    else:
+        train, val, test = ds.splits(seed=seed, decontaminate=decontaminate)
+        evaluated = {"test": test, "val": val, "train": train}.get(split)
+        if evaluated is None:
+            raise DataError(f"--split {split!r}: use test, val, train, all or auto")
+    keys = fleet.candidate_keys
+    results: dict[str, Any] = {
+        "data": ds.name, "split": split, "seed": seed, "n_prompts": len(evaluated),
+        "quality_score": ds.quality_score, "selector_score": selector_score, "candidates": keys,
+        "notes": ds.notes, "summary": data_summary(evaluated, fleet, ds.quality_score, keys),
+        "single_models": evaluate_single_models(evaluated, fleet, ds.quality_score, keys),
+        "routers": {},
+    }
+    if split != "all" and decontaminate:
+        results["dropped_contaminated_test_prompts"] = len(ds.dropped_contaminated)
+    for name in routers:
+        router = resolve_router(name, fleet, evaluated, ds.quality_score, selector_score, train, val,
+                                checkpoints, seed, progress)
+        label = name if name in UNTRAINED or not Path(name).is_dir() else Path(name).name
+        results["routers"][label] = evaluate_router(router, evaluated, fleet, ds.quality_score,
+                                                    selector_score, name=label, knob=knob,
+                                                    progress=progress)
+    if out is not None:
+        from adaptive_router.training.plots import plot_deferral, plot_quality_cost
+
+        out_dir = Path(out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+        plot_quality_cost(results, out_dir / "quality_cost.png")
+        plot_deferral(results, out_dir / "deferral.png")
+        results["files"] = sorted(str(p) for p in out_dir.iterdir() if p.suffix in (".json", ".png"))
+    return results
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+TABLE_COLUMNS = ("quality", "cost_per_1k_usd", "apgr", "cpt_50", "cpt_80", "aiq", "saving_at_99",
+                 "saving_at_100")
+
+
+def format_table(results: dict[str, Any], markdown: bool = False) -> str:
+    """The single models and routers as a text (or markdown) table.
+
+    CPT values are shown as percentages of calls to the strong model; savings as percentages of
+    the best single model's cost.
+    """
+    header = ["", "quality", "$/1k prompts", "APGR", "CPT(50%)", "CPT(80%)", "AIQ", "save@99%", "save@100%"]
+
+    def fmt(key: str, v: Any) -> str:
+        if v is None:
+            return "-"
+        if key in ("cpt_50", "cpt_80"):
+            return f"{100 * v:.1f}%"
+        if key.startswith("saving"):
+            return f"{v:.1f}%"
+        if key == "cost_per_1k_usd":
+            return f"${v:.4g}"
+        return f"{v:.3f}"
+
+    rows = []
+    for m, v in results["single_models"].items():
+        rows.append([f"{m} (always)"] + [fmt(k, v.get(k)) for k in TABLE_COLUMNS])
+    for name, res in results["routers"].items():
+        rows.append([name] + [fmt(k, res.get(k)) for k in TABLE_COLUMNS])
+    if markdown:
+        lines = ["| router / model | " + " | ".join(header[1:]) + " |",
+                 "|---|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    for r in rows:
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    return "\n".join(out)

@@ -16,26 +16,33 @@ from adaptive_router.routers.base import Router
 class RandomRouter(Router):
     """Uniform random predicted quality: RouteLLM's ``random`` baseline.
 
-    With a threshold policy on two candidates it sends a share of calls to the strong model
-    that equals ``1 - threshold`` in expectation, whatever the prompt. Seeded, so replays agree.
+    With a threshold policy on two candidates (the reference predicted 1.0) it sends a share
+    of calls to the strong model equal to the threshold in expectation, whatever the prompt.
+    Seeded, so replays agree.
     """
 
     name = "random"
 
-    def __init__(self, candidate_keys: Sequence[str], seed: int = 0) -> None:
+    def __init__(self, candidate_keys: Sequence[str], seed: int = 0, reference: str | None = None) -> None:
         super().__init__(candidate_keys)
         self.seed = seed
+        # predictions are "at least as good as the reference": the reference candidate itself
+        # always is (1.0), so a threshold t sends a share t of calls to it, from 0 to 1
+        self.reference = reference if reference in self.candidate_keys else None
         self._rng = np.random.default_rng(seed)
 
     @classmethod
     def for_fleet(cls, fleet: Fleet, seed: int = 0, **_: Any) -> RandomRouter:
-        return cls(fleet.candidate_keys, seed=seed)
+        return cls(fleet.candidate_keys, seed=seed, reference=f"{fleet.reference_model()}#1")
 
     def _predict(self, prompts: Sequence[str]) -> np.ndarray:
-        return self._rng.random((len(prompts), len(self.candidate_keys)))
+        out = self._rng.random((len(prompts), len(self.candidate_keys)))
+        if self.reference is not None:
+            out[:, self.candidate_keys.index(self.reference)] = 1.0
+        return out
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed, "reference": self.reference}
 
 
 class CheapestRouter(Router):
