@@ -1,0 +1,335 @@
+"""LiteLLM custom providers: ``local/NAME`` (an in-process model) and ``replay/MODEL`` (Records).
+
+Register them in a proxy config.yaml::
+
+    litellm_settings:
+      custom_provider_map:
+        - {provider: local,  custom_handler: adaptive_router.integrations.litellm_providers.local_provider}
+        - {provider: replay, custom_handler: adaptive_router.integrations.litellm_providers.replay_provider}
+
+or in Python with ``litellm.custom_provider_map = provider_map()``.
+
+``local/NAME`` runs :mod:`adaptive_router.local_models` (SmolLM2 by name, or any Hugging Face
+causal-LM folder by path): real samples, ``n`` of them in one ``generate`` call, real token
+counts. ``max_tokens`` (default 64), ``temperature`` (0.7), ``top_p`` and ``seed`` apply.
+
+``replay/MODEL`` answers a prompt from recorded Records (one JSONL file, e.g. written by
+``adaptive-router data export``): the last user message must equal a record's prompt (modulo
+surrounding whitespace), and the answer is ``n`` of ``MODEL``'s recorded samples, with their
+recorded token counts as the usage, so routing policies can be evaluated offline on recorded
+traffic at real prices. Which file: the deployment's ``records:`` parameter, else the plugin
+setting ``replay_records``, else ``$ADAPTIVE_ROUTER_REPLAY_RECORDS``. ``n`` up to the number of
+recorded samples draws without replacement (seeded by the request's ``seed``); beyond it the
+extra samples are drawn again with replacement. ``max_tokens`` and ``temperature`` do not change
+a recording. A prompt that is not in the records is an HTTP 404 that says so.
+
+Both report each sample's output tokens in the response's hidden params
+(``adaptive_router_output_tokens``), which the proxy plugin uses for exact per-sample cost.
+Streaming draws one sample (``n`` = 1); asking to stream several is a 400 that says why. A
+replayed sample streams in word pieces; a local sample is generated first and then streamed in
+pieces (the usage arrives on the last chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import litellm
+from litellm import CustomLLM
+from litellm.llms.custom_llm import CustomLLMError
+from litellm.types.utils import Choices, GenericStreamingChunk, Message, ModelResponse, Usage
+
+from adaptive_router.errors import AdaptiveRouterError
+from adaptive_router.prompts import prompt_from_messages
+from adaptive_router.records import Record, read_records
+
+HIDDEN_OUTPUT_TOKENS = "adaptive_router_output_tokens"
+REPLAY_RECORDS_ENV = "ADAPTIVE_ROUTER_REPLAY_RECORDS"
+_WS = re.compile(r"\s+")
+
+
+def _fail(status: int, message: str) -> CustomLLMError:
+    return CustomLLMError(status_code=status, message=message)
+
+
+def _n_of(optional_params: Mapping[str, Any]) -> int:
+    n = optional_params.get("n") or 1
+    try:
+        n = int(n)
+    except (TypeError, ValueError):
+        raise _fail(400, f"n must be a positive integer, got {n!r}") from None
+    if n < 1:
+        raise _fail(400, f"n must be a positive integer, got {n}")
+    return n
+
+
+def _prompt(messages: Sequence[Mapping[str, Any]]) -> str:
+    try:
+        return prompt_from_messages(messages)
+    except AdaptiveRouterError as exc:
+        raise _fail(exc.http_status, str(exc)) from None
+
+
+def _response(model: str, texts: Sequence[str], prompt_tokens: int, output_tokens: Sequence[int],
+              finish_reasons: Sequence[str], model_response: ModelResponse | None = None,
+              extra_hidden: Mapping[str, Any] | None = None) -> ModelResponse:
+    """A chat completion with n choices and real usage (prompt once, every sample's output)."""
+    resp = model_response if model_response is not None else ModelResponse()
+    resp.choices = [Choices(index=i, message=Message(role="assistant", content=t), finish_reason=r)
+                    for i, (t, r) in enumerate(zip(texts, finish_reasons, strict=True))]
+    total_out = int(sum(output_tokens))
+    resp.usage = Usage(prompt_tokens=int(prompt_tokens), completion_tokens=total_out,
+                       total_tokens=int(prompt_tokens) + total_out)
+    resp.model = model
+    resp.created = int(time.time())
+    resp._hidden_params[HIDDEN_OUTPUT_TOKENS] = [int(t) for t in output_tokens]
+    for k, v in (extra_hidden or {}).items():
+        resp._hidden_params[k] = v
+    return resp
+
+
+def _stream_chunks(text: str, prompt_tokens: int, output_tokens: int, finish_reason: str,
+                   pieces: int = 8) -> Iterator[GenericStreamingChunk]:
+    """One sample as a stream of word-boundary pieces, usage on the last chunk."""
+    words = re.findall(r"\S+\s*|\s+", text) or [text]
+    step = max(1, len(words) // pieces)
+    parts = ["".join(words[i:i + step]) for i in range(0, len(words), step)]
+    for part in parts:
+        yield GenericStreamingChunk(text=part, is_finished=False, finish_reason="", usage=None,
+                                    index=0, tool_use=None)
+    yield GenericStreamingChunk(
+        text="", is_finished=True, finish_reason=finish_reason, index=0, tool_use=None,
+        usage={"prompt_tokens": int(prompt_tokens), "completion_tokens": int(output_tokens),
+               "total_tokens": int(prompt_tokens) + int(output_tokens)},
+    )
+
+
+def _single_sample_for_stream(optional_params: Mapping[str, Any]) -> None:
+    if _n_of(optional_params) > 1:
+        raise _fail(400, "streaming draws one sample; send n = 1 with stream = true, or "
+                         "stream = false to receive n samples")
+
+
+# -- replay ----------------------------------------------------------------------------------------
+def normalise_prompt(text: str) -> str:
+    """The lookup key of a prompt: whitespace runs collapsed, ends stripped."""
+    return _WS.sub(" ", text).strip()
+
+
+class RecordsIndex:
+    """Records of one JSONL file, by normalised prompt; reloaded when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mtime = path.stat().st_mtime
+        self.records: dict[str, Record] = {}
+        for rec in read_records(path):
+            self.records.setdefault(normalise_prompt(rec.prompt), rec)
+        self.models = sorted({m for r in self.records.values() for m in r.models})
+
+
+class ReplayProvider(CustomLLM):
+    """``replay/MODEL``: answers prompts from recorded samples of ``MODEL``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._indexes: dict[str, RecordsIndex] = {}
+        self._lock = threading.Lock()
+
+    # -- records ------------------------------------------------------------------------------
+    def records_path(self, optional_params: dict[str, Any]) -> Path:
+        path = optional_params.pop("records", None)
+        if not path:
+            settings = getattr(litellm, "adaptive_router", None)
+            if isinstance(settings, Mapping):
+                path = settings.get("replay_records")
+        path = os.environ.get(REPLAY_RECORDS_ENV) or path
+        if not path:
+            raise _fail(500, "replay/ needs recorded Records: set the deployment's `records:` "
+                             f"parameter, the plugin setting replay_records, or ${REPLAY_RECORDS_ENV} "
+                             "to a JSONL file (adaptive-router data export --data NAME --out FILE.jsonl)")
+        if isinstance(path, str) and path.startswith("os.environ/"):
+            path = os.environ.get(path[len("os.environ/"):], "")
+        p = Path(str(path)).expanduser()
+        if not p.is_absolute() and not p.exists():
+            from adaptive_router.integrations.plugin_settings import proxy_config_dir
+
+            config_dir = proxy_config_dir()
+            if config_dir is not None and (config_dir / p).exists():
+                p = config_dir / p
+        if not p.exists():
+            raise _fail(500, f"replay records file {p} does not exist; build one with "
+                             "`adaptive-router data export --data NAME --out FILE.jsonl`")
+        return p
+
+    def index(self, path: Path) -> RecordsIndex:
+        key = str(path.resolve())
+        idx = self._indexes.get(key)
+        if idx is None or idx.mtime != path.stat().st_mtime:
+            with self._lock:
+                idx = self._indexes.get(key)
+                if idx is None or idx.mtime != path.stat().st_mtime:
+                    try:
+                        idx = RecordsIndex(path)
+                    except AdaptiveRouterError as exc:
+                        raise _fail(500, f"replay records {path} cannot be read: {exc}") from None
+                    self._indexes[key] = idx
+        return idx
+
+    def replay(self, model: str, messages: Sequence[Mapping[str, Any]],
+               optional_params: dict[str, Any]) -> tuple[list[str], int, list[int], dict[str, Any]]:
+        """(texts, prompt tokens, per-sample output tokens, info) of n recorded samples."""
+        path = self.records_path(optional_params)
+        idx = self.index(path)
+        prompt = _prompt(messages)
+        rec = idx.records.get(normalise_prompt(prompt))
+        if rec is None:
+            raise _fail(404, f"replay/{model}: this prompt is not in the records {path} "
+                             f"({len(idx.records)} prompts); replay answers recorded prompts only. "
+                             f"Prompt starts: {prompt[:80]!r}")
+        if model not in rec.models:
+            raise _fail(404, f"replay/{model}: record {rec.id!r} has no samples of {model!r}; it has "
+                             f"{sorted(rec.models)} (models in the file: {idx.models})")
+        samples = rec.models[model]
+        k = len(samples.responses)
+        if k == 0:
+            raise _fail(404, f"replay/{model}: record {rec.id!r} holds no response texts for {model!r}")
+        n = _n_of(optional_params)
+        seed = optional_params.get("seed")
+        rng = random.Random(seed) if seed is not None else random.Random()
+        order = rng.sample(range(k), k=min(n, k)) + [rng.randrange(k) for _ in range(max(0, n - k))]
+        tokens = samples.token_num_responses
+        if not tokens:
+            raise _fail(500, f"replay/{model}: record {rec.id!r} has no token counts; replay "
+                             "reports recorded usage only (token_num_responses)")
+        info = {"record_id": rec.id, "sample_indices": order,
+                "estimated_tokens": samples.estimated_tokens}
+        return ([samples.responses[i] for i in order], samples.token_num_prompt,
+                [int(tokens[i]) for i in order], info)
+
+    # -- LiteLLM entry points -----------------------------------------------------------------
+    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
+                   logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                   litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
+                   timeout: Any = None, client: Any = None) -> ModelResponse:
+        texts, ptok, otok, info = self.replay(model, messages, optional_params)
+        return _response(model, texts, ptok, otok, ["stop"] * len(texts), model_response,
+                         {"adaptive_router_replay": info})
+
+    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                          model_response: ModelResponse, print_verbose: Any, encoding: Any,
+                          api_key: Any, logging_obj: Any, optional_params: dict,
+                          acompletion: Any = None, litellm_params: Any = None, logger_fn: Any = None,
+                          headers: Any = None, timeout: Any = None, client: Any = None) -> ModelResponse:
+        # an in-memory dict lookup: no thread needed (the first load of a file reads it once)
+        return self.completion(model, messages, api_base, custom_prompt_dict, model_response,
+                               print_verbose, encoding, api_key, logging_obj, optional_params)
+
+    def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                  model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
+                  logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                  litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
+                  timeout: Any = None, client: Any = None) -> Iterator[GenericStreamingChunk]:
+        _single_sample_for_stream(optional_params)
+        texts, ptok, otok, _ = self.replay(model, messages, optional_params)
+        yield from _stream_chunks(texts[0], ptok, otok[0], "stop")
+
+    async def astreaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                         model_response: ModelResponse, print_verbose: Any, encoding: Any,
+                         api_key: Any, logging_obj: Any, optional_params: dict,
+                         acompletion: Any = None, litellm_params: Any = None, logger_fn: Any = None,
+                         headers: Any = None, timeout: Any = None,
+                         client: Any = None) -> AsyncIterator[GenericStreamingChunk]:
+        _single_sample_for_stream(optional_params)
+        texts, ptok, otok, _ = self.replay(model, messages, optional_params)
+        for chunk in _stream_chunks(texts[0], ptok, otok[0], "stop"):
+            yield chunk
+
+
+# -- local ----------------------------------------------------------------------------------------
+class LocalProvider(CustomLLM):
+    """``local/NAME``: n real samples from an in-process transformers model."""
+
+    default_max_tokens = 64
+
+    def _generate(self, model: str, messages: list, optional_params: Mapping[str, Any]):
+        from adaptive_router.local_models import load_local_model
+
+        _prompt(messages)  # a clear 400 for an empty chat
+        try:
+            lm = load_local_model(model)
+        except AdaptiveRouterError as exc:
+            raise _fail(500, f"local/{model}: {exc}") from None
+        max_tokens = optional_params.get("max_tokens") or optional_params.get("max_completion_tokens")
+        temperature = optional_params.get("temperature")
+        kwargs: dict[str, Any] = {
+            "n": _n_of(optional_params),
+            "max_new_tokens": int(max_tokens or self.default_max_tokens),
+            "temperature": 0.7 if temperature is None else float(temperature),
+        }
+        if optional_params.get("top_p") is not None:
+            kwargs["top_p"] = float(optional_params["top_p"])
+        if optional_params.get("seed") is not None:
+            kwargs["seed"] = int(optional_params["seed"])
+        return lm.generate(list(messages), **kwargs)
+
+    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
+                   logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                   litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
+                   timeout: Any = None, client: Any = None) -> ModelResponse:
+        gen = self._generate(model, messages, optional_params)
+        return _response(model, gen.texts, gen.prompt_tokens, gen.output_tokens, gen.finish_reasons,
+                         model_response)
+
+    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                          model_response: ModelResponse, print_verbose: Any, encoding: Any,
+                          api_key: Any, logging_obj: Any, optional_params: dict,
+                          acompletion: Any = None, litellm_params: Any = None, logger_fn: Any = None,
+                          headers: Any = None, timeout: Any = None, client: Any = None) -> ModelResponse:
+        # generation is CPU-bound: keep the proxy's event loop free while it runs
+        gen = await asyncio.to_thread(self._generate, model, messages, optional_params)
+        return _response(model, gen.texts, gen.prompt_tokens, gen.output_tokens, gen.finish_reasons,
+                         model_response)
+
+    def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                  model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
+                  logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                  litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
+                  timeout: Any = None, client: Any = None) -> Iterator[GenericStreamingChunk]:
+        _single_sample_for_stream(optional_params)
+        gen = self._generate(model, messages, optional_params)
+        yield from _stream_chunks(gen.texts[0], gen.prompt_tokens, gen.output_tokens[0],
+                                  gen.finish_reasons[0])
+
+    async def astreaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                         model_response: ModelResponse, print_verbose: Any, encoding: Any,
+                         api_key: Any, logging_obj: Any, optional_params: dict,
+                         acompletion: Any = None, litellm_params: Any = None, logger_fn: Any = None,
+                         headers: Any = None, timeout: Any = None,
+                         client: Any = None) -> AsyncIterator[GenericStreamingChunk]:
+        _single_sample_for_stream(optional_params)
+        gen = await asyncio.to_thread(self._generate, model, messages, optional_params)
+        for chunk in _stream_chunks(gen.texts[0], gen.prompt_tokens, gen.output_tokens[0],
+                                    gen.finish_reasons[0]):
+            yield chunk
+
+
+#: Module-level instances for ``custom_provider_map`` (``custom_handler:`` takes a dotted path).
+replay_provider = ReplayProvider()
+local_provider = LocalProvider()
+
+
+def provider_map() -> list[dict[str, Any]]:
+    """``litellm.custom_provider_map`` entries for both providers (SDK use)."""
+    return [{"provider": "replay", "custom_handler": replay_provider},
+            {"provider": "local", "custom_handler": local_provider}]

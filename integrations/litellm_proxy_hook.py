@@ -1,0 +1,489 @@
+"""The LiteLLM proxy plugin: adaptive routing switched on from config.yaml.
+
+    litellm_settings:
+      callbacks: ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"]
+      adaptive_router:
+        fleet: examples/litellm/fleet.yaml
+        router: examples/litellm/router        # a checkpoint folder, or a baseline name
+        traffic_log: /var/log/adaptive-router/traffic.jsonl
+
+What happens to a request whose ``model`` is the public alias (``adaptive-router``), a threshold
+alias (``adaptive-0.3``) or a named alias from the settings:
+
+1. ``async_pre_call_hook`` reads the knob (the alias's, or ``metadata.adaptive_router`` =
+   ``{"threshold": X}`` / ``{"tradeoff": X}`` / ``{"budget_usd": X}``, which wins), asks the
+   router and policy for a (model, n) decision, and rewrites ``data["model"]`` to that fleet
+   model's LiteLLM model group and ``data["n"]`` to n. The call then goes through the group's
+   own load balancing, retries, fallbacks and cooldowns.
+2. ``async_post_call_success_hook`` keeps the best of the n choices (the fleet's selector:
+   reward model, majority vote or first), returns that one choice, prices the request (prompt
+   once, every sample's output tokens, at the group's ``model_info`` prices) and attaches the
+   body key ``adaptive_router`` (model, n, cost_usd, scores, decision...). ``usage`` keeps the
+   tokens of all n samples: they were paid for. The traffic log gets one line.
+3. ``async_post_call_response_headers_hook`` adds ``x-adaptive-router-model``,
+   ``x-adaptive-router-n`` and ``x-adaptive-router-cost-usd``.
+
+Streaming (``stream: true``) and the Responses API (``/v1/responses``) draw ONE sample: best of
+n needs every sample complete before it can choose, and the Responses API has no ``n``. Their
+decisions are taken among the fleet's n = 1 candidates only. A stream's headers leave before
+its cost is known, so ``x-adaptive-router-cost-usd`` then carries the *expected* cost and
+``x-adaptive-router-cost-basis: expected``; the realised cost arrives as the ``adaptive_router``
+key of the last chunk and in the traffic log. Requests for any other model name pass through
+untouched. A request the plugin cannot route (no user turn, a knob out of range, a bad alias,
+n set by the client) is answered with an HTTP 400 JSON error saying what to send instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from adaptive_router.integrations.litellm_runtime import (
+    AdaptiveRuntime,
+    RoutedResult,
+    chat_texts,
+    keep_choice,
+    per_sample_tokens,
+    responses_text,
+    usage_tokens,
+)
+from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
+from litellm.integrations.custom_logger import CustomLogger
+
+from adaptive_router.domain import Decision
+from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequestError
+from adaptive_router.pricing import counter_for
+from adaptive_router.prompts import content_text, prompt_from_messages
+from adaptive_router.traffic import TrafficLogLine, redact
+
+log = logging.getLogger("adaptive_router.litellm")
+
+STATE_KEY = "adaptive_router_state"
+CHAT_CALLS = {"completion", "acompletion"}
+RESPONSES_CALLS = {"responses", "aresponses"}
+
+
+def proxy_error(exc: Exception) -> Exception:
+    """The exception LiteLLM's proxy turns into an OpenAI-style JSON error with our status.
+
+    A ``ProxyException`` is passed to the client as is (status = its ``code``); anything else
+    without a ``status_code`` would become a 500.
+    """
+    from litellm.proxy._types import ProxyException
+
+    status = exc.http_status if isinstance(exc, AdaptiveRouterError) else 500
+    kind = "invalid_request_error" if 400 <= status < 500 else "internal_server_error"
+    message = str(exc) if isinstance(exc, AdaptiveRouterError) else (
+        f"adaptive_router could not route the request: {type(exc).__name__}: {exc}")
+    return ProxyException(message=f"adaptive_router: {message}", type=kind, param=None, code=status)
+
+
+def _bucket(data: dict[str, Any], call_type: str | None = None) -> dict[str, Any]:
+    """The metadata dict LiteLLM keeps for this request (where our per-request state lives)."""
+    name = "litellm_metadata" if (call_type in RESPONSES_CALLS or
+                                  ("litellm_metadata" in data and "messages" not in data)) else "metadata"
+    md = data.get(name)
+    if not isinstance(md, dict):
+        md = {}
+        data[name] = md
+    return md
+
+
+def _state(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    for name in ("metadata", "litellm_metadata"):
+        md = data.get(name)
+        if isinstance(md, Mapping) and isinstance(md.get(STATE_KEY), dict):
+            return md[STATE_KEY]
+    return None
+
+
+def _ask_for_stream_usage(data: dict[str, Any]) -> bool:
+    """Have the stream report its billed usage; LiteLLM drops that extra chunk before the client
+    sees it when the client did not ask for it (its own ``_litellm_strip_stream_usage``).
+
+    LiteLLM's stream wrapper reads ``stream_options`` from the request's logging object, which
+    the proxy built before this hook ran: it is updated too. Returns whether usage was injected.
+    """
+    options = data.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return False
+    data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    data["_litellm_strip_stream_usage"] = True
+    logging_obj = data.get("litellm_logging_obj")
+    if logging_obj is not None and getattr(logging_obj, "stream_options", None) is None:
+        try:
+            logging_obj.stream_options = dict(data["stream_options"])
+        except Exception:  # an internal detail of LiteLLM: without it the plugin counts tokens
+            pass
+    return True
+
+
+def responses_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A Responses API request's ``instructions`` + ``input`` as chat messages."""
+    msgs: list[dict[str, Any]] = []
+    if isinstance(data.get("instructions"), str) and data["instructions"].strip():
+        msgs.append({"role": "system", "content": data["instructions"]})
+    inp = data.get("input")
+    if isinstance(inp, str):
+        msgs.append({"role": "user", "content": inp})
+    elif isinstance(inp, list):
+        for item in inp:
+            if isinstance(item, Mapping) and "role" in item:
+                msgs.append({"role": item["role"], "content": content_text(item.get("content"))})
+    if not msgs:
+        raise InvalidRequestError("the Responses API request has no input; send input: \"...\"")
+    return msgs
+
+
+class AdaptiveRouterProxyHook(CustomLogger):
+    """The proxy callback. Built lazily on the first routed request (settings, router, fleet)."""
+
+    def __init__(self, settings: PluginSettings | None = None) -> None:
+        super().__init__()
+        self._settings = settings
+        self._runtime: AdaptiveRuntime | None = None
+        self._build_lock: asyncio.Lock | None = None
+
+    # -- lazy construction --------------------------------------------------------------------
+    def settings(self) -> PluginSettings:
+        if self._settings is None:
+            self._settings = PluginSettings.load()
+        return self._settings
+
+    @staticmethod
+    def _proxy_model_list() -> list[dict[str, Any]] | None:
+        try:
+            from litellm.proxy import proxy_server
+        except Exception:  # pragma: no cover - the SDK without the proxy extras
+            return None
+        router = getattr(proxy_server, "llm_router", None)
+        return list(getattr(router, "model_list", None) or []) or None
+
+    async def runtime(self) -> AdaptiveRuntime:
+        if self._runtime is None:
+            if self._build_lock is None:
+                self._build_lock = asyncio.Lock()
+            async with self._build_lock:
+                if self._runtime is None:
+                    settings = self.settings()
+                    self._runtime = await asyncio.to_thread(AdaptiveRuntime, settings,
+                                                            self._proxy_model_list())
+                    log.info("adaptive_router: routing %s over %s with router %s", settings.model_name,
+                             self._runtime.fleet.candidate_keys, self._runtime.router.name)
+        return self._runtime
+
+    def _is_ours(self, model: Any) -> bool:
+        """Whether ``model`` names the plugin (raises for a malformed threshold alias)."""
+        if not isinstance(model, str):
+            return False
+        try:
+            settings = self.settings()
+        except ConfigError:
+            # misconfigured: still claim the obvious names so that they fail loudly, not silently
+            return model == "adaptive-router" or model.startswith("adaptive-")
+        return settings.knob_for_alias(model) is not None
+
+    # -- 1. before the call -------------------------------------------------------------------
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict,
+                                  call_type: Any) -> dict | None:
+        call = str(getattr(call_type, "value", call_type))
+        try:
+            if not self._is_ours(data.get("model")):
+                return None
+            return await self._route(data, call)
+        except Exception as exc:
+            if not isinstance(exc, AdaptiveRouterError):
+                log.exception("adaptive_router: routing failed")
+            raise proxy_error(exc) from None
+
+    def _knob(self, data: dict, alias_knob: dict[str, float], call: str) -> dict[str, float]:
+        """The alias's knob, overridden by ``metadata.adaptive_router`` when the request has one."""
+        knob = dict(alias_knob)
+        sources = [data.get("metadata"), data.get("litellm_metadata")]
+        for md in sources:
+            if isinstance(md, dict) and "adaptive_router" in md:
+                # the Responses API forwards `metadata` to the provider: take ours out of it
+                raw = md.pop("adaptive_router") if call in RESPONSES_CALLS else md["adaptive_router"]
+                req = validate_knob(raw, where="metadata.adaptive_router")
+                if any(k in req for k in ("threshold", "tradeoff", "budget_usd")):
+                    knob = {k: v for k, v in knob.items() if k == "epsilon"}
+                knob.update(req)
+                break
+        return knob
+
+    async def _route(self, data: dict, call: str) -> dict:
+        t0 = time.perf_counter()
+        settings = self.settings()
+        alias = data["model"]
+        alias_knob = settings.knob_for_alias(alias) or {}
+        if call in CHAT_CALLS:
+            messages = data.get("messages")
+            if not isinstance(messages, list):
+                raise InvalidRequestError("messages must be a list of {role, content} objects")
+            n_given = data.get("n")
+            if n_given not in (None, 1):
+                raise InvalidRequestError(
+                    f"n={n_given!r}: with model {alias!r} the router chooses how many samples to draw; "
+                    "leave n out (or send a plain model name to choose n yourself)")
+        elif call in RESPONSES_CALLS:
+            messages = responses_input_messages(data)
+        else:
+            raise InvalidRequestError(
+                f"{alias!r} routes chat completions (/v1/chat/completions) and the Responses API "
+                f"(/v1/responses); this endpoint ({call}) is not supported")
+        prompt = prompt_from_messages(messages)  # a clear 400 before any model work
+        knob = self._knob(data, alias_knob, call)
+        stream = bool(data.get("stream"))
+        runtime = await self.runtime()
+        decision = await runtime.adecide(messages, knob, single_sample=stream or call in RESPONSES_CALLS)
+        group = runtime.group_of(decision.model)
+        data["model"] = group
+        injected_usage = False
+        if call in CHAT_CALLS:
+            if decision.n > 1:
+                data["n"] = decision.n
+            else:
+                data.pop("n", None)
+            injected_usage = _ask_for_stream_usage(data) if stream else False
+        _bucket(data, call)[STATE_KEY] = {
+            "alias": alias,
+            "call": call,
+            "knob": knob,
+            "stream": stream,
+            "decision": decision.model_dump(mode="json"),
+            "group": group,
+            "t0": t0,
+            "request_id": str(data.get("litellm_call_id") or uuid.uuid4().hex),
+            "prompt_chars": len(prompt),
+            "injected_usage": call in CHAT_CALLS and injected_usage,
+        }
+        return data
+
+    # -- 2. after the call ----------------------------------------------------------------------
+    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
+        state = _state(data)
+        if state is None or state.get("result") is not None:
+            return None
+        try:
+            result = await self._finish(data, state, response)
+        except Exception as exc:  # the answer is already paid for: serve it, report the problem
+            log.exception("adaptive_router: post-processing failed")
+            state["result"] = {"error": f"{type(exc).__name__}: {exc}"}
+            return None
+        try:
+            response.adaptive_router = result.body()
+        except Exception:  # a response type without free attributes: keep the headers at least
+            log.warning("adaptive_router: cannot attach the body key to %s", type(response).__name__)
+        state["headers"] = result.headers()
+        state["result"] = result.body()
+        return response
+
+    def _messages(self, data: Mapping[str, Any], call: str) -> list[dict[str, Any]]:
+        if call in RESPONSES_CALLS:
+            return responses_input_messages(data)
+        return list(data.get("messages") or [])
+
+    async def _finish(self, data: dict, state: dict, response: Any) -> RoutedResult:
+        runtime = await self.runtime()
+        decision = Decision.model_validate(state["decision"])
+        call = state["call"]
+        messages = self._messages(data, call)
+        prompt = prompt_from_messages(messages)
+        texts = [responses_text(response)] if call in RESPONSES_CALLS else chat_texts(response)
+        prompt_tokens, completion_total = usage_tokens(response)
+        notes = []
+        if prompt_tokens is None:
+            prompt_tokens = runtime.cost_model.prompt_tokens(decision.model, messages)
+            notes.append("prompt tokens counted by the plugin (the provider reported no usage)")
+        model = runtime.fleet.model(decision.model)
+        counter = counter_for(model.price_model or model.call_name, model.tokenizer)
+        outputs, note = per_sample_tokens(response, texts, counter, completion_total)
+        if note:
+            notes.append(note)
+        selection = await runtime.aselect(prompt, texts)
+        if call in CHAT_CALLS and len(texts) > 1:
+            keep_choice(response, selection.index)
+        cost = runtime.realised_cost(decision.model, prompt_tokens, outputs)
+        result = RoutedResult(
+            decision=decision, model_group=state["group"], chosen_index=selection.index,
+            samples=texts, scores=list(selection.scores), selector=selection.selector,
+            prompt_tokens=int(prompt_tokens), output_tokens=outputs, cost_usd=cost.total_usd,
+            input_cost_usd=cost.input_cost_usd, output_cost_usd=cost.output_cost_usd,
+            fallback=selection.fallback, request_id=state["request_id"], notes=notes,
+        )
+        await runtime.awrite_log(self._log_line(runtime, data, state, prompt, messages, result))
+        return result
+
+    def _log_line(self, runtime: AdaptiveRuntime, data: Mapping[str, Any], state: Mapping[str, Any],
+                  prompt: str, messages: list[dict[str, Any]], result: RoutedResult | None,
+                  error: str | None = None) -> TrafficLogLine:
+        decision = Decision.model_validate(state["decision"]).as_dict()
+        extra: dict[str, Any] = {"alias": state["alias"], "knob": state["knob"], "call": state["call"],
+                                 "stream": state["stream"]}
+        if result is not None:
+            extra.update(selector=result.selector, selection_fallback=result.fallback,
+                         input_cost_usd=result.input_cost_usd, output_cost_usd=result.output_cost_usd,
+                         notes=result.notes)
+        user = data.get("user")
+        if user:
+            extra["user"] = user
+        return TrafficLogLine(
+            request_id=state["request_id"],
+            prompt=prompt,
+            messages=redact(messages) if runtime.settings.log_messages else None,
+            decision=decision,
+            samples=result.samples if result else [],
+            reward_scores=result.scores if result else [],
+            chosen_index=result.chosen_index if result else 0,
+            prompt_tokens=result.prompt_tokens if result else 0,
+            output_tokens=result.output_tokens if result else [],
+            cost_usd=result.cost_usd if result else 0.0,
+            latency_s=max(0.0, time.perf_counter() - float(state["t0"])),
+            model_group=state["group"],
+            explored=bool(decision.get("explored", False)),
+            propensity=float(decision.get("propensity", 1.0)),
+            error=error,
+            **extra,
+        )
+
+    # -- 3. headers -----------------------------------------------------------------------------
+    async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any,
+                                                    response: Any, request_headers: Any = None,
+                                                    litellm_call_info: Any = None) -> dict[str, str] | None:
+        state = _state(data)
+        if state is None:
+            return None
+        if state.get("headers"):
+            return dict(state["headers"])
+        decision = state["decision"]
+        cand = decision["candidate"]
+        headers = {"x-adaptive-router-model": str(cand["model"]), "x-adaptive-router-n": str(cand["n"])}
+        if response is not None and state.get("stream"):
+            expected = decision["expected_costs_usd"].get(f"{cand['model']}#{cand['n']}", 0.0)
+            headers["x-adaptive-router-cost-usd"] = f"{float(expected):.10f}"
+            headers["x-adaptive-router-cost-basis"] = "expected"
+        return headers
+
+    # -- failures -------------------------------------------------------------------------------
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
+                                           user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
+        state = _state(request_data)
+        if state is None or state.get("logged_failure"):
+            return None
+        state["logged_failure"] = True
+        try:
+            runtime = await self.runtime()
+            messages = self._messages(request_data, state["call"])
+            prompt = prompt_from_messages(messages)
+            await runtime.awrite_log(self._log_line(
+                runtime, request_data, state, prompt, messages, None,
+                error=f"{type(original_exception).__name__}: {str(original_exception)[:500]}"))
+        except Exception:
+            log.exception("adaptive_router: could not log a failed request")
+        return None
+
+    # -- streaming ------------------------------------------------------------------------------
+    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict: Any, response: Any,
+                                                      request_data: dict) -> AsyncGenerator[Any, None]:
+        state = _state(request_data)
+        if state is None:
+            async for item in response:
+                yield item
+            return
+        parts: list[str] = []
+        usage: Any = None
+        held: list[Any] = []  # from the chunk that finishes the choice on: sent after accounting
+        async for chunk in response:
+            piece, chunk_usage, finished = _chunk_text_and_usage(chunk)
+            if piece:
+                parts.append(piece)
+            if chunk_usage is not None:
+                usage = chunk_usage
+            if held or finished:
+                held.append(chunk)
+            else:
+                yield chunk
+        try:
+            body = await self._finish_stream(request_data, state, "".join(parts), usage)
+            if held and body is not None:
+                _attach_to_stream_end(held, body, usage, injected=bool(state.get("injected_usage")))
+        except Exception:
+            log.exception("adaptive_router: could not account a streamed response")
+        for chunk in held:
+            yield chunk
+
+    async def _finish_stream(self, data: dict, state: dict, text: str, usage: Any) -> dict[str, Any] | None:
+        runtime = await self.runtime()
+        decision = Decision.model_validate(state["decision"])
+        messages = self._messages(data, state["call"])
+        prompt = prompt_from_messages(messages)
+        holder = {"usage": usage}
+        prompt_tokens, completion = usage_tokens(holder)
+        notes = []
+        model = runtime.fleet.model(decision.model)
+        if prompt_tokens is None:
+            prompt_tokens = runtime.cost_model.prompt_tokens(decision.model, messages)
+            notes.append("streamed without usage: prompt tokens counted by the plugin "
+                         "(send stream_options: {include_usage: true} for billed counts)")
+        if completion is None:
+            completion = counter_for(model.price_model or model.call_name, model.tokenizer).count_text(text)
+            notes.append("streamed without usage: output tokens counted from the text")
+        cost = runtime.realised_cost(decision.model, prompt_tokens, [completion])
+        result = RoutedResult(
+            decision=decision, model_group=state["group"], chosen_index=0, samples=[text], scores=[],
+            selector="first", prompt_tokens=int(prompt_tokens), output_tokens=[int(completion)],
+            cost_usd=cost.total_usd, input_cost_usd=cost.input_cost_usd,
+            output_cost_usd=cost.output_cost_usd, request_id=state["request_id"], notes=notes,
+        )
+        state["result"] = result.body()
+        await runtime.awrite_log(self._log_line(runtime, data, state, prompt, messages, result))
+        return result.body()
+
+
+def _attach_to_stream_end(held: list[Any], body: dict[str, Any], usage: Any, injected: bool) -> None:
+    """Put the ``adaptive_router`` key on the stream's last chunks the client receives.
+
+    When the plugin asked for usage (the client did not), LiteLLM drops the usage-only chunk, so
+    the finish chunk carries both ``usage`` and the key; when the client asked, the usage chunk
+    it receives carries the key. LiteLLM's fast chunk serializer writes only the standard fields,
+    so the chosen chunk must hold ``usage`` (or ``provider_specific_fields``) to be serialized in
+    full, extra key included.
+    """
+    usage_chunk = next((c for c in reversed(held) if getattr(c, "usage", None) is not None), None)
+    if usage_chunk is not None and not injected:
+        target = usage_chunk
+    else:
+        target = held[0]
+        if usage is not None and getattr(target, "usage", None) is None:
+            target.usage = usage
+        elif usage is None:
+            target.provider_specific_fields = {"adaptive_router": body}
+    target.adaptive_router = body
+
+
+def _chunk_text_and_usage(chunk: Any) -> tuple[str, Any, bool]:
+    """(text delta, usage or None, whether the answer ends here) of a chat stream chunk or a
+    Responses API stream event."""
+    def get(obj: Any, name: str) -> Any:
+        return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+    choices = get(chunk, "choices")
+    if choices:
+        delta = get(choices[0], "delta")
+        text = get(delta, "content") if delta is not None else None
+        return str(text or ""), get(chunk, "usage"), bool(get(choices[0], "finish_reason"))
+    kind = get(chunk, "type")
+    kind = str(getattr(kind, "value", kind) or "")
+    if kind.endswith("output_text.delta"):
+        return str(get(chunk, "delta") or ""), None, False
+    if kind.endswith("response.completed"):
+        return "", get(get(chunk, "response"), "usage"), True
+    return "", get(chunk, "usage"), False
+
+
+#: The instance config.yaml names: ``callbacks: ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"]``.
+proxy_handler = AdaptiveRouterProxyHook()

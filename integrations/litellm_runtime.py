@@ -1,0 +1,334 @@
+"""What the LiteLLM proxy hook and the SDK routing strategy share: the routing runtime.
+
+:class:`AdaptiveRuntime` holds, once per process, the fleet (with prices taken from the LiteLLM
+deployments' ``model_info`` where the fleet gives none), the router, the routing engines, the
+best-of-n selector with its reward model, the cost model and the traffic log writer. It keeps
+no per-request state, so any number of proxy replicas can each build one.
+
+It also knows how to read LiteLLM responses: the n sample texts of a chat completion or a
+Responses API response, their per-sample output tokens, and how to keep one choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptive_router.integrations.plugin_settings import PluginSettings
+
+from adaptive_router.best_of_n import Selection, select_best
+from adaptive_router.cost import CostModel
+from adaptive_router.domain import Decision, Fleet, Price
+from adaptive_router.engine import RoutingEngine
+from adaptive_router.errors import ConfigError, InvalidRequestError
+from adaptive_router.policy import EpsilonExploration, Policy, policy_from_knob
+from adaptive_router.reward import RewardModel
+from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
+
+log = logging.getLogger("adaptive_router.litellm")
+
+#: Key of a LiteLLM response's ``_hidden_params`` where our providers put per-sample tokens.
+HIDDEN_OUTPUT_TOKENS = "adaptive_router_output_tokens"
+
+
+def deployment_price(model_list: Iterable[Mapping[str, Any]], group: str) -> Price | None:
+    """The price a LiteLLM config gives model group ``group`` (model_info or litellm_params)."""
+    for dep in model_list:
+        if dep.get("model_name") != group:
+            continue
+        for section in (dep.get("model_info") or {}, dep.get("litellm_params") or {}):
+            inp = section.get("input_cost_per_token")
+            out = section.get("output_cost_per_token")
+            if inp is not None and out is not None:
+                return Price(input_per_token=float(inp), output_per_token=float(out))
+    return None
+
+
+def fleet_with_deployment_prices(fleet: Fleet, model_list: Iterable[Mapping[str, Any]] | None) -> Fleet:
+    """The fleet, each unpriced model priced from its LiteLLM model group when the config does.
+
+    One source of truth for prices: the proxy bills from ``model_info``, so the plugin reports
+    the same dollars. A fleet ``price:`` still wins.
+    """
+    if not model_list:
+        return fleet
+    model_list = list(model_list)
+    models = []
+    for m in fleet.models:
+        if m.price is None and m.price_model is None:
+            price = deployment_price(model_list, m.call_name)
+            if price is not None:
+                m = m.model_copy(update={"price": price})
+        models.append(m)
+    return fleet.model_copy(update={"models": models})
+
+
+def n1_fleet(fleet: Fleet) -> Fleet | None:
+    """The fleet restricted to single-sample candidates (streaming and the Responses API)."""
+    models = [m.model_copy(update={"n": [1]}) for m in fleet.models if 1 in m.n]
+    if not models:
+        return None
+    ref = fleet.reference if fleet.reference in {m.name for m in models} else None
+    return fleet.model_copy(update={"models": models, "reference": ref})
+
+
+@dataclass
+class RoutedResult:
+    """What the plugin reports for one served request (the ``adaptive_router`` body key)."""
+
+    decision: Decision
+    model_group: str
+    chosen_index: int
+    samples: list[str]
+    scores: list[float]
+    selector: str
+    prompt_tokens: int
+    output_tokens: list[int]
+    cost_usd: float
+    input_cost_usd: float
+    output_cost_usd: float
+    fallback: str | None = None
+    request_id: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        d = self.decision
+        out = {
+            "model": d.model,
+            "model_group": self.model_group,
+            "n": d.n,
+            "cost_usd": self.cost_usd,
+            "input_cost_usd": self.input_cost_usd,
+            "output_cost_usd": self.output_cost_usd,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "scores": self.scores,
+            "chosen_index": self.chosen_index,
+            "selector": self.selector,
+            "decision": {
+                "candidate": d.candidate.key,
+                "policy": d.policy,
+                "router": d.router,
+                "reason": d.reason,
+                "predicted_quality": d.predictions.get(d.candidate.key),
+                "expected_cost_usd": d.expected_cost_usd,
+                "explored": d.explored,
+                "propensity": d.propensity,
+            },
+            "request_id": self.request_id,
+        }
+        if self.fallback:
+            out["selection_fallback"] = self.fallback
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-adaptive-router-model": self.decision.model,
+            "x-adaptive-router-n": str(self.decision.n),
+            "x-adaptive-router-cost-usd": f"{self.cost_usd:.10f}",
+        }
+
+
+class AdaptiveRuntime:
+    """Fleet + router + policy + selector + cost + traffic log, built once per process."""
+
+    def __init__(self, settings: PluginSettings, model_list: Iterable[Mapping[str, Any]] | None = None) -> None:
+        from adaptive_router.routers import load_router
+
+        self.settings = settings
+        fleet_path = settings.path(settings.fleet)
+        base_fleet = Fleet.from_yaml(fleet_path)  # type: ignore[arg-type]
+        self.fleet = fleet_with_deployment_prices(base_fleet, model_list)
+        self.router = load_router(settings.router_spec(), fleet=self.fleet)
+        self.cost_model = CostModel(self.fleet, count_tokens=settings.count_tokens)
+        self.engine = RoutingEngine(self.fleet, self.router, self._default_policy(), self.cost_model)
+        small = n1_fleet(self.fleet)
+        self.engine_n1 = (RoutingEngine(small, self.router, self._default_policy(),
+                                        CostModel(small, count_tokens=settings.count_tokens))
+                          if small is not None else None)
+        self.selector = settings.selector or self.fleet.selector
+        self.reward_model_spec = settings.reward_model or self.fleet.reward_model
+        self._reward_model: RewardModel | None = None
+        self._reward_lock = threading.Lock()
+        log_path = settings.path(settings.traffic_log)
+        self.writer = (TrafficLogWriter(log_path, max_bytes=settings.traffic_log_max_bytes,
+                                        backups=settings.traffic_log_backups)
+                       if log_path is not None else None)
+        if self.selector == "reward" and not self.reward_model_spec:
+            log.warning("adaptive_router: selector is 'reward' but no reward_model is set; "
+                        "best-of-n keeps the first sample. Set reward_model or selector: majority")
+
+    # -- policy ---------------------------------------------------------------------------------
+    def _default_policy(self) -> Policy:
+        return self.policy_for({})
+
+    def policy_for(self, knob: Mapping[str, float]) -> Policy:
+        """The request's knob, else the configured default; wrapped in exploration if asked."""
+        knob = dict(knob)
+        eps = knob.pop("epsilon", None)
+        base = policy_from_knob(knob if any(k in knob for k in ("threshold", "tradeoff", "budget_usd"))
+                                else self.settings.policy)
+        eps = self.settings.explore_epsilon if eps is None else eps
+        if eps and eps > 0:
+            return EpsilonExploration(base, eps, seed=self.settings.explore_seed)
+        return base
+
+    def group_of(self, model: str) -> str:
+        return self.fleet.model(model).call_name
+
+    def model_of_group(self, group: str) -> str | None:
+        for m in self.fleet.models:
+            if m.call_name == group:
+                return m.name
+        return None
+
+    async def adecide(self, messages: Sequence[Mapping[str, Any]], knob: Mapping[str, float],
+                      single_sample: bool = False) -> Decision:
+        """The decision for a chat, off the event loop (routers and tokenizers are CPU-bound)."""
+        engine = self.engine
+        if single_sample:
+            if self.engine_n1 is None:
+                raise InvalidRequestError(
+                    "this request can draw one sample only (streaming or the Responses API), but "
+                    "no fleet model offers n = 1; add 1 to a model's n list in the fleet file"
+                )
+            engine = self.engine_n1
+        return await asyncio.to_thread(engine.decide, list(messages), self.policy_for(knob))
+
+    def decide(self, messages: Sequence[Mapping[str, Any]], knob: Mapping[str, float],
+               single_sample: bool = False) -> Decision:
+        engine = self.engine_n1 if single_sample and self.engine_n1 is not None else self.engine
+        return engine.decide(list(messages), self.policy_for(knob))
+
+    # -- best of n ------------------------------------------------------------------------------
+    def reward_model(self) -> RewardModel | None:
+        """The reward model, loaded on first use (C's ``load_reward_model``); None if unset."""
+        if self.selector != "reward" or not self.reward_model_spec:
+            return None
+        if self._reward_model is None:
+            with self._reward_lock:
+                if self._reward_model is None:
+                    try:
+                        from adaptive_router.reward_models import load_reward_model
+                    except ImportError as exc:  # pragma: no cover - until reward_models lands
+                        raise ConfigError(
+                            f"reward_model is set but adaptive_router.reward_models is unavailable "
+                            f"({exc}); use selector: majority or first"
+                        ) from None
+                    spec = self.settings.path(self.reward_model_spec)
+                    self._reward_model = load_reward_model(
+                        str(spec) if spec is not None and spec.exists() else self.reward_model_spec)
+        return self._reward_model
+
+    def select(self, prompt: str, texts: Sequence[str]) -> Selection:
+        """Keep the best of ``texts``; a failing reward model falls back to the first sample."""
+        try:
+            rm = self.reward_model()
+        except Exception as exc:  # a broken reward model must not fail requests
+            log.warning("adaptive_router: reward model unavailable (%s); keeping the first sample", exc)
+            return Selection(index=0, selector=self.selector, fallback=f"reward model unavailable: {exc}")
+        return select_best(prompt, texts, selector=self.selector, reward_model=rm)
+
+    async def aselect(self, prompt: str, texts: Sequence[str]) -> Selection:
+        if len(texts) <= 1:
+            return Selection(index=0, selector=self.selector)
+        return await asyncio.to_thread(self.select, prompt, list(texts))
+
+    # -- cost and log ---------------------------------------------------------------------------
+    def realised_cost(self, model: str, prompt_tokens: int, output_tokens: Sequence[int]):
+        return self.cost_model.realised(model, prompt_tokens, output_tokens)
+
+    def write_log(self, line: TrafficLogLine) -> None:
+        if self.writer is None:
+            return
+        try:
+            self.writer.write(line)
+        except Exception as exc:  # the log must never fail a request
+            log.error("adaptive_router: could not write the traffic log %s: %s", self.writer.path, exc)
+
+    async def awrite_log(self, line: TrafficLogLine) -> None:
+        if self.writer is not None:
+            await asyncio.to_thread(self.write_log, line)
+
+
+# -- reading LiteLLM responses ------------------------------------------------------------------
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def chat_texts(response: Any) -> list[str]:
+    """The text of every choice of a chat completion (tool calls count as empty text)."""
+    out = []
+    for choice in _get(response, "choices") or []:
+        msg = _get(choice, "message")
+        out.append(str(_get(msg, "content") or ""))
+    return out
+
+
+def responses_text(response: Any) -> str:
+    """The output text of a Responses API response."""
+    text = _get(response, "output_text")
+    if isinstance(text, str) and text:
+        return text
+    parts = []
+    for item in _get(response, "output") or []:
+        for c in _get(item, "content") or []:
+            if _get(c, "type") == "output_text":
+                parts.append(str(_get(c, "text") or ""))
+    return "".join(parts)
+
+
+def usage_tokens(response: Any) -> tuple[int | None, int | None]:
+    """(prompt tokens, completion tokens) of a chat or Responses API usage block."""
+    usage = _get(response, "usage")
+    if usage is None:
+        return None, None
+    prompt = _get(usage, "prompt_tokens")
+    if prompt is None:
+        prompt = _get(usage, "input_tokens")
+    completion = _get(usage, "completion_tokens")
+    if completion is None:
+        completion = _get(usage, "output_tokens")
+    return (int(prompt) if prompt is not None else None,
+            int(completion) if completion is not None else None)
+
+
+def per_sample_tokens(response: Any, texts: Sequence[str], counter: Any | None,
+                      total: int | None) -> tuple[list[int], str | None]:
+    """Every sample's output tokens.
+
+    Our providers report them exactly (hidden param). Otherwise each text is counted with the
+    model's tokenizer and, when the provider billed a total, scaled so that they sum to it (the
+    bill is what the cost must match). Returns the counts and a note when they are estimates.
+    """
+    hidden = getattr(response, "_hidden_params", None) or {}
+    exact = hidden.get(HIDDEN_OUTPUT_TOKENS) if isinstance(hidden, Mapping) else None
+    if isinstance(exact, list) and len(exact) == len(texts):
+        return [int(x) for x in exact], None
+    if len(texts) == 1 and total is not None:
+        return [int(total)], None
+    counted = [max(1, counter.count_text(t)) if counter is not None and t else max(1, len(t) // 4)
+               for t in texts]
+    if total is not None and sum(counted) > 0:
+        scale = total / sum(counted)
+        scaled = [int(round(c * scale)) for c in counted]
+        scaled[-1] += total - sum(scaled)
+        return scaled, "per-sample output tokens apportioned from the billed total by text length"
+    return counted, "output tokens counted from the texts (the provider reported no usage)"
+
+
+def keep_choice(response: Any, index: int) -> Any:
+    """The chat completion with only choice ``index``, renumbered 0 (usage keeps all n: paid)."""
+    choices = list(response.choices)
+    kept = choices[index]
+    kept.index = 0
+    response.choices = [kept]
+    return response

@@ -1,0 +1,242 @@
+"""The LiteLLM plugin's settings: one validated object from config.yaml and the environment.
+
+In a proxy config.yaml the settings sit under ``litellm_settings: adaptive_router: {...}``; LiteLLM
+turns unknown ``litellm_settings`` keys into attributes of the ``litellm`` module, so the plugin
+reads them from ``litellm.adaptive_router``. Environment variables override the file, so one
+config.yaml serves several environments (and tests point it at their own files)::
+
+    ADAPTIVE_ROUTER_FLEET            fleet YAML file                     (fleet)
+    ADAPTIVE_ROUTER_ROUTER           checkpoint folder | baseline name   (router)
+    ADAPTIVE_ROUTER_REWARD_MODEL     reward model folder or name         (reward_model)
+    ADAPTIVE_ROUTER_SELECTOR         reward | majority | first           (selector)
+    ADAPTIVE_ROUTER_TRAFFIC_LOG      traffic log JSONL path              (traffic_log)
+    ADAPTIVE_ROUTER_REPLAY_RECORDS   Records JSONL for replay/ models    (replay_records)
+    ADAPTIVE_ROUTER_EPSILON          exploration probability            (explore_epsilon)
+
+A value written ``os.environ/NAME`` (LiteLLM's own convention) is read from that variable.
+Relative paths are tried against the working directory, then against config.yaml's folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from adaptive_router.errors import ConfigError, InvalidRequestError
+from adaptive_router.policy import KNOB_BOUNDS, check_knob
+
+#: settings field -> environment variable that overrides it.
+ENV_OVERRIDES: dict[str, str] = {
+    "fleet": "ADAPTIVE_ROUTER_FLEET",
+    "router": "ADAPTIVE_ROUTER_ROUTER",
+    "reward_model": "ADAPTIVE_ROUTER_REWARD_MODEL",
+    "selector": "ADAPTIVE_ROUTER_SELECTOR",
+    "traffic_log": "ADAPTIVE_ROUTER_TRAFFIC_LOG",
+    "replay_records": "ADAPTIVE_ROUTER_REPLAY_RECORDS",
+    "explore_epsilon": "ADAPTIVE_ROUTER_EPSILON",
+}
+KNOB_NAMES = ("threshold", "tradeoff", "budget_usd")
+_NUMBER = re.compile(r"^[0-9]*\.?[0-9]+(e-?[0-9]+)?$", re.IGNORECASE)
+
+
+class PluginSettings(BaseModel):
+    """What the proxy plugin and the SDK strategy need to route.
+
+    ``model_name`` is the public alias clients send (``adaptive-router``); ``alias_prefix`` makes
+    ``<prefix><number>`` an alias with that threshold (``adaptive-0.3`` -> threshold 0.3), and
+    ``aliases`` names any other knob (``adaptive-cheap: {budget_usd: 0.0005}``). ``policy`` is the
+    knob used when a request gives none. ``selector`` and ``reward_model`` default to the fleet's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    fleet: str
+    router: str = "default"
+    model_name: str = "adaptive-router"
+    alias_prefix: str | None = "adaptive-"
+    aliases: dict[str, dict[str, float]] = Field(default_factory=dict)
+    policy: dict[str, float] = Field(default_factory=lambda: {"threshold": 0.5})
+    explore_epsilon: float = Field(default=0.0, ge=0.0, le=1.0)
+    explore_seed: int | None = None
+    selector: Literal["reward", "majority", "first"] | None = None
+    reward_model: str | None = None
+    traffic_log: str | None = None
+    traffic_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    traffic_log_backups: int = Field(default=5, ge=0)
+    log_messages: bool = True
+    count_tokens: bool = True
+    replay_records: str | None = None
+    config_dir: str | None = Field(default=None, description="folder of config.yaml, for relative paths")
+
+    @field_validator("policy")
+    @classmethod
+    def _one_knob(cls, v: dict[str, float]) -> dict[str, float]:
+        return validate_knob(v, where="policy")
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_knobs(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        return {name: validate_knob(knob, where=f"aliases.{name}") for name, knob in v.items()}
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def load(cls, raw: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+             config_dir: str | Path | None = None) -> PluginSettings:
+        """Settings from ``raw`` (default: ``litellm.adaptive_router``) with env overrides.
+
+        Raises :class:`ConfigError` listing every problem and how to fix it.
+        """
+        env = os.environ if env is None else env
+        if raw is None:
+            raw = _litellm_settings()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                "litellm_settings.adaptive_router must be a mapping, e.g.\n"
+                "  litellm_settings:\n    adaptive_router:\n      fleet: examples/litellm/fleet.yaml\n"
+                f"got {type(raw).__name__}"
+            )
+        data = {k: _resolve_env_ref(v, env, k) for k, v in raw.items()}
+        for field, var in ENV_OVERRIDES.items():
+            if env.get(var):
+                data[field] = env[var]
+        if config_dir is None and not data.get("config_dir"):
+            config_dir = proxy_config_dir()
+        if config_dir is not None:
+            data["config_dir"] = str(config_dir)
+        if not data.get("fleet"):
+            raise ConfigError(
+                "adaptive_router needs a fleet: set litellm_settings.adaptive_router.fleet in "
+                "config.yaml or the ADAPTIVE_ROUTER_FLEET environment variable to a fleet YAML "
+                "file (see examples/litellm/fleet.yaml)"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+                problems.append(f"  - adaptive_router.{loc}: {err['msg']}")
+            raise ConfigError("invalid adaptive_router settings:\n" + "\n".join(problems) +
+                              "\nsee the LiteLLM section of README.md") from None
+
+    # -- queries ------------------------------------------------------------------------------
+    def path(self, value: str | None) -> Path | None:
+        """A settings path resolved against the working directory, then config.yaml's folder."""
+        if not value:
+            return None
+        p = Path(value).expanduser()
+        if p.is_absolute() or p.exists() or not self.config_dir:
+            return p
+        beside = Path(self.config_dir) / p
+        return beside if beside.exists() else p
+
+    def router_spec(self) -> str:
+        """The router to load: a checkpoint path (resolved) or a baseline name."""
+        p = self.path(self.router)
+        return str(p) if p is not None and p.exists() else self.router
+
+    def is_routed(self, model: str | None) -> bool:
+        return isinstance(model, str) and self.knob_for_alias(model) is not None
+
+    def knob_for_alias(self, model: str) -> dict[str, float] | None:
+        """The knob an alias stands for; ``{}`` = the default policy; None = not ours.
+
+        ``adaptive-router`` -> ``{}``; ``adaptive-0.3`` -> ``{"threshold": 0.3}``; a name in
+        ``aliases`` -> its knob. A name with the prefix but no valid number is an error, not a
+        pass-through (``adaptive-1.7`` must not silently reach nothing).
+        """
+        if model == self.model_name:
+            return {}
+        if model in self.aliases:
+            return dict(self.aliases[model])
+        if self.alias_prefix and model.startswith(self.alias_prefix):
+            rest = model[len(self.alias_prefix):]
+            if _NUMBER.match(rest):
+                return {"threshold": check_knob("threshold", float(rest))}
+            if rest.replace(".", "").replace("-", "").isdigit():
+                raise InvalidRequestError(
+                    f"model {model!r}: the threshold after {self.alias_prefix!r} must be a "
+                    "number within [0, 1], e.g. adaptive-0.3"
+                )
+        return None
+
+
+def validate_knob(knob: Any, where: str = "knob") -> dict[str, float]:
+    """A knob mapping with at most one of threshold / tradeoff / budget_usd (+ optional epsilon).
+
+    Raises :class:`InvalidRequestError` (an HTTP 400 in the proxy) saying the allowed form.
+    """
+    if knob is None:
+        return {}
+    if isinstance(knob, str):
+        import json
+
+        try:
+            knob = json.loads(knob)
+        except ValueError:
+            raise InvalidRequestError(
+                f"{where} must be an object such as {{\"threshold\": 0.3}}, got {knob!r}"
+            ) from None
+    if not isinstance(knob, Mapping):
+        raise InvalidRequestError(
+            f"{where} must be an object such as {{\"threshold\": 0.3}}, {{\"tradeoff\": 0.5}} "
+            f"or {{\"budget_usd\": 0.001}}, got {type(knob).__name__}"
+        )
+    unknown = [k for k in knob if k not in KNOB_NAMES and k != "epsilon"]
+    if unknown:
+        raise InvalidRequestError(
+            f"{where} has unknown key(s) {unknown}; use one of threshold, tradeoff, budget_usd "
+            "(and optionally epsilon)"
+        )
+    given = [k for k in KNOB_NAMES if knob.get(k) is not None]
+    if len(given) > 1:
+        raise InvalidRequestError(f"{where} gives {given}; give exactly one of threshold, tradeoff, budget_usd")
+    out: dict[str, float] = {}
+    for k in given:
+        out[k] = check_knob(k, knob[k])
+    if knob.get("epsilon") is not None:
+        eps = knob["epsilon"]
+        if not isinstance(eps, int | float) or isinstance(eps, bool) or not (0 <= eps <= 1) or math.isnan(eps):
+            raise InvalidRequestError(f"{where}.epsilon must be a number within [0, 1], got {eps!r}")
+        out["epsilon"] = float(eps)
+    return out
+
+
+def _resolve_env_ref(value: Any, env: Mapping[str, str], key: str) -> Any:
+    """LiteLLM's ``os.environ/NAME`` convention for the plugin's own settings."""
+    if isinstance(value, str) and value.startswith("os.environ/"):
+        name = value[len("os.environ/"):]
+        if name not in env:
+            raise ConfigError(f"adaptive_router.{key} reads the environment variable {name}, "
+                              "which is not set")
+        return env[name]
+    return value
+
+
+def _litellm_settings() -> Any:
+    import sys
+
+    litellm = sys.modules.get("litellm")
+    raw = getattr(litellm, "adaptive_router", None) if litellm is not None else None
+    return {} if raw is None else raw
+
+
+def proxy_config_dir() -> Path | None:
+    """The folder of the proxy's config.yaml, when running inside the proxy."""
+    import sys
+
+    server = sys.modules.get("litellm.proxy.proxy_server")
+    path = getattr(server, "user_config_file_path", None) if server is not None else None
+    if path:
+        return Path(path).resolve().parent
+    env_path = os.environ.get("CONFIG_FILE_PATH")
+    return Path(env_path).resolve().parent if env_path else None
+
+
+__all__ = ["ENV_OVERRIDES", "KNOB_BOUNDS", "PluginSettings", "validate_knob"]
