@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-__all__ = ["extract_answer", "normalise_answer", "answers_match", "parse_expression",
+__all__ = ["extract_answer", "normalise_answer", "answers_match", "grade", "parse_expression",
            "ExpressionError"]
 
 # ---------------------------------------------------------------------------------------------
@@ -41,7 +41,11 @@ _ANSWER_IS = re.compile(
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 # the verbs after which a summary sentence states its answer
-_CUE = re.compile(r"\s(?:is|are|was|were|equals|equal to|be|gives|yields|=|≈|:)\s+", re.IGNORECASE)
+_CUE = re.compile(r"\s(?:is|are|was|were|equals|equal to|be|gives|yields|=|≈|:|to|by|as)\s+", re.IGNORECASE)
+_SUPERSCRIPTS = str.maketrans({"²": "^2", "³": "^3", "⁴": "^4", "⁵": "^5", "ⁿ": "^n", "−": "-", "–": "-"})
+#: "x(n) is less than y(n-1)" -> "x(n)<y(n-1)"
+_COMPARISON = re.compile(r"(\S+)\s+(?:is|are)\s+(?:always\s+)?(less|smaller|greater|larger|bigger)\s+than\s+(\S+)",
+                         re.IGNORECASE)
 
 
 def _boxed(text: str) -> str | None:
@@ -92,16 +96,24 @@ def extract_answer(text: str | None) -> str | None:
     found = _ANSWER_IS.findall(text)
     if found:
         return found[-1].strip().strip("$").strip()
-    sentence = _last_sentence(text)
+    last = _last_sentence(text)
+    sentence = _simplify_sentence(last)
     head = re.match(r"^\W*(yes|no)\b", sentence, re.IGNORECASE)
     if head:
         return head.group(1)
+    negative = _NEGATIVE_EXISTENCE.search(last)
+    if negative:  # "has no integer solutions" -> "no integer solutions"
+        return re.sub(r"^(?:has|have|there is|there are|with|is|are)\s+", "", negative.group(0), flags=re.I)
+    compared = _COMPARISON.search(sentence)
+    if compared:
+        a, word, b = compared.groups()
+        return f"{a}{'<' if word.lower() in ('less', 'smaller') else '>'}{b.rstrip('.,;')}"
     there = re.match(r"^\W*(?:so,?\s*|thus,?\s*|therefore,?\s*)?there (?:are|is|exist|exists)\s+(.*)",
                      sentence, re.IGNORECASE)
     if there and (phrase := _leading_answer(there.group(1))):
         return phrase
-    ways = re.search(r"\bin\s+(\S+(?:\s*[-+*/^]\s*\S+)*)\s+(?:\w+\s+)?ways\b", sentence)
-    if ways and (phrase := _leading_answer(ways.group(1))):
+    counted = re.search(r"\b(?:in|for)\s+(\S+(?:\s*[-+*/^]\s*\S+)*)\s+(?:\w+\s+)?(?:ways|values?)\b", sentence)
+    if counted and (phrase := _leading_answer(counted.group(1))):
         return phrase
     for m in reversed(list(_CUE.finditer(" " + sentence))):
         tail = (" " + sentence)[m.end():].strip()
@@ -112,6 +124,28 @@ def extract_answer(text: str | None) -> str | None:
     if numbers:
         return numbers[-1]
     return sentence.rstrip(".") or None
+
+
+#: "has no integer solutions", "there is no such value", "does not exist", "is not possible"
+_NEGATIVE_EXISTENCE = re.compile(
+    r"\b(?:(?:has|have|there (?:is|are)|with) no\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:solutions?|roots?|zeros?|values?|such \w+|pairs?|numbers?|integers?|sequences?|terms?)\b"
+    r"|(?:cannot|can't|does not|do not) have any\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:solutions?|roots?|zeros?|values?|pairs?|numbers?|integers?|sequences?|terms?)\b"
+    r"|does not exist|do not exist|is not possible|are not possible|is impossible|cannot exist"
+    r"|cannot be solved)",
+    re.IGNORECASE,
+)
+
+
+def _simplify_sentence(sentence: str) -> str:
+    """Drop inline-math delimiters, spell-outs such as "n factorial", and a trailing clause
+    ("..., which occurs when a = b") whose formulas are not the answer."""
+    s = re.sub(r"\\[()\[\]]", "", sentence).translate(_SUPERSCRIPTS).replace("$", "")
+    s = re.sub(r"\b([a-zA-Z0-9]+) factorial\b(?:\s*\(\1!\))?", r"\1!", s)
+    s = re.split(r",?\s+(?:which|where|when|since|because|as long as|provided|given that)\s|,\s+given\s",
+                 s, maxsplit=1)[0]
+    return s.strip()
 
 
 _TEXT_ANSWER = re.compile(
@@ -137,11 +171,44 @@ def _is_mathy(word: str) -> bool:
         word.lower() in _FUNCTION_WORDS
 
 
+def _balanced_prefix(text: str) -> str | None:
+    """The parenthesised group(s) at the start of ``text``: "(0, 0)", "(1, 2) and (2, 1)"."""
+    pos, end = 0, 0
+    while pos < len(text) and text[pos] in "([":
+        depth = 0
+        for i in range(pos, len(text)):
+            if text[i] in "([":
+                depth += 1
+            elif text[i] in ")]":
+                depth -= 1
+                if depth == 0:
+                    end = i + 1
+                    break
+        else:
+            break
+        sep = re.match(r"\s*(?:,\s*and|,|and)\s*(?=[(\[])", text[end:])
+        if not sep:
+            break
+        pos = end + sep.end()
+    return text[:end] if end else None
+
+
 def _leading_answer(tail: str) -> str | None:
     """The answer at the start of ``tail``: a math expression, or a yes/no/none phrase."""
     tail = tail.strip().strip("$").strip()
+    tail = re.sub(r"^(?:always|exactly|precisely|simply|just|only|then|the formula|the expression)\s+", "",
+                  tail, flags=re.IGNORECASE)
     if not tail:
         return None
+    listed = re.match(r"^([^\s,]+(?:\s*,\s*(?:and\s+)?[^\s,]+|\s+and\s+[^\s,]+)+)", tail)
+    if listed and all(_is_mathy(x.strip().rstrip(".;:")) for x in
+                      re.split(r",\s*and\s+|,|\s+and\s+", listed.group(1)) if x.strip()):
+        return listed.group(1).rstrip(".;: ")
+    if tail[0] in "([":
+        group = _balanced_prefix(tail)
+        # a group followed by more formula ("(x+y)(x-y)", "(n/2)^2") is read word by word below
+        if group and not re.match(r"[\w(^*/!]", tail[len(group):len(group) + 1]):
+            return group
     if _TEXT_ANSWER.match(tail):
         return tail.rstrip(". ")
     # a math expression runs until the first word that is not part of it
@@ -149,7 +216,8 @@ def _leading_answer(tail: str) -> str | None:
     words = tail.split()
     for i, word in enumerate(words):
         bare = word.rstrip(".,;:")
-        if _is_mathy(bare):
+        mid_formula = bool(kept) and kept[-1][-1:] in "+-*/^(=" and re.fullmatch(r"[a-z]{1,3}\)*", bare)
+        if _is_mathy(bare) or mid_formula:
             kept.append(word)
             if bare != word:  # a sentence or clause ends here
                 break
@@ -159,7 +227,7 @@ def _leading_answer(tail: str) -> str | None:
         else:
             break
     expr = " ".join(kept).strip().rstrip(".,;: ")
-    if expr and re.search(r"[\d(]|\\frac|sqrt|^[a-zA-Z]\s*[=^*/+-]|^[a-z]$|∞|infinity", expr):
+    if expr and re.search(r"[\d(!]|\\frac|sqrt|^[a-zA-Z]\s*[=^*/+-]|^[a-z]$|∞|infinity", expr):
         return expr
     return None
 
@@ -346,8 +414,7 @@ def _latex_to_plain(s: str) -> str:
 
 
 def _clean_math(s: str) -> str:
-    s = _latex_to_plain(s).strip().strip("$").strip()
-    s = s.replace("−", "-").replace("–", "-")
+    s = _latex_to_plain(s.translate(_SUPERSCRIPTS)).strip().strip("$").strip()
     s = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", s)  # 1,000 -> 1000
     s = re.sub(r"^[a-zA-Z]\w*\s*\(?[a-z]?\)?\s*=\s*(?=[^=]+$)", "", s)  # "x = 5", "f(n) = ..."
     s = s.rstrip(".").strip()
@@ -425,7 +492,7 @@ def normalise_answer(ans: str | None) -> str | None:
     except (ExpressionError, ArithmeticError, ValueError, TypeError, OverflowError):
         pass
     lead = _NUMBER.match(_clean_math(text))
-    if lead and re.fullmatch(r"[\d,./-]+\s+[a-zA-Z].*", _clean_math(text)):
+    if lead and re.fullmatch(r"[\d,./-]+\s+[a-zA-Z][^\d]*", _clean_math(text)):
         # "18 dollars", "29 valid strings": the leading number is the answer
         return normalise_answer(lead.group(0))
     words = re.sub(r"[^\w\s^/+*=-]", " ", text.lower())
@@ -443,6 +510,7 @@ _REFERENCE_PHRASES = [
     (re.compile(r"^the only possible value (?:for|of) the limit is\s*", re.I), ""),
     (re.compile(r"\s*is the only possible value$", re.I), ""),
     (re.compile(r"^(?:exactly|at least|at most)\s+", re.I), ""),
+    (re.compile(r"(?<=[<>])(\S+)\s+for all\b.*$", re.I), r"\1"),
 ]
 
 
@@ -461,6 +529,9 @@ def _reference_alternatives(ref: str) -> list[str]:
             out.append(re.sub(r"^i\.e\.,?\s*", "", inner, flags=re.I))
         else:
             out.append(part)
+    for alt in list(out):  # "0 roots", "0 pairs": a count of zero is also answered by "none"
+        if re.match(r"^0\s+(?:[a-z-]+\s+)?(?:roots?|pairs?|values?|solutions?|zeros?|numbers?|terms?)\b", alt, re.I):
+            out.append("none")
     cleaned = []
     for alt in out:
         for pattern, repl in _REFERENCE_PHRASES:
@@ -505,7 +576,14 @@ def _expressions_equal(a: str, b: str) -> bool | None:
 
 
 def _values(s: str) -> list[str] | None:
-    """The values listed in ``"1 and 19"``, ``"x=6, y=5"``, ``"1, 4 and 9"`` (normalised)."""
+    """The values listed in ``"1 and 19"``, ``"x=6, y=5"``, ``"(0, 0)"``, ``"x=y=0"`` (normalised,
+    sorted); None unless there are at least two."""
+    s = _clean_math(s) if "\\" in s else s
+    chained = re.fullmatch(r"\s*((?:[a-z]\s*=\s*){2,})(.+)", s)
+    if chained:  # x=y=0: every variable takes the value
+        value = normalise_answer(chained.group(2))
+        return None if value is None else [value] * chained.group(1).count("=")
+    s = re.sub(r"[()\[\]{}]", " ", s)
     parts = [p.strip() for p in re.split(r",|\band\b|;", s) if p.strip()]
     if len(parts) < 2:
         return None
@@ -553,3 +631,31 @@ def answers_match(pred: str | None, ref: str) -> bool:
             if pv is not None and rv is not None and pv == rv:
                 return True
     return False
+
+
+def _statement_polarity(text: str) -> str:
+    """Yes or no, read off a final sentence that answers a yes/no question: a leading Yes/No
+    wins; else a negation ("not", "no", "cannot", "never") means no; else yes."""
+    sentence = _last_sentence(text) or text
+    head = re.match(r"^\W*(yes|no)\b", sentence, re.IGNORECASE)
+    if head:
+        return head.group(1).lower()
+    negated = re.search(r"\b(?:not|no|never|cannot|can't|isn't|aren't|doesn't|don't|impossible)\b",
+                        sentence, re.IGNORECASE)
+    return "no" if negated else "yes"
+
+
+def grade(text: str | None, reference: str) -> bool:
+    """Whether a response's final answer is the reference answer.
+
+    For a yes/no reference the whole final sentence is read for its polarity (a statement such
+    as "the sequence can be extended indefinitely" answers "yes"); otherwise the extracted final
+    answer (:func:`extract_answer`) is matched (:func:`answers_match`).
+    """
+    if text is None or not text.strip():
+        return False
+    plain = re.match(r"^\s*(yes|no)\s*(?:[.,;]|$)", reference, re.IGNORECASE)
+    if plain:  # a yes/no question ("No integer solutions" is not one: it is matched as an answer)
+        return _statement_polarity(text) == plain.group(1).lower()
+    return answers_match(extract_answer(text), reference)
+

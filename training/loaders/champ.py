@@ -28,7 +28,7 @@ from pathlib import Path
 from adaptive_router.training.loaders.dataset import RoutingDataset
 from adaptive_router.training.loaders.tokens import TOKENIZER_NOTE, count_tokens
 
-from adaptive_router.answers import answers_match, extract_answer
+from adaptive_router.answers import grade
 from adaptive_router.domain import Fleet
 from adaptive_router.errors import DataError
 from adaptive_router.records import ModelSamples, Record
@@ -73,7 +73,7 @@ def grade_champ(solution: str, final: str | None, reference: str) -> bool:
     """Correct when the final-answer turn's extracted answer matches the reference; when that
     turn is missing (the model ran out of length) the solution's own final answer is used."""
     text = final if final and final.strip() else solution
-    return answers_match(extract_answer(text), reference)
+    return grade(text, reference)
 
 
 def load_champ(data_dir: str | Path | None = None, settings: tuple[str, ...] = SAMPLE_SETTINGS) -> RoutingDataset:
