@@ -21,7 +21,9 @@ traffic at real prices. Which file: the deployment's ``records:`` parameter, els
 setting ``replay_records``, else ``$ADAPTIVE_ROUTER_REPLAY_RECORDS``. ``n`` up to the number of
 recorded samples draws without replacement (seeded by the request's ``seed``); beyond it the
 extra samples are drawn again with replacement. ``max_tokens`` and ``temperature`` do not change
-a recording. A prompt that is not in the records is an HTTP 404 that says so.
+a recording. A prompt that is not in the records is an HTTP 400 that says so (a 400, not a
+404: LiteLLM cools a deployment down after 404s, and one unknown prompt must not take the
+replayed model out of service).
 
 Both report each sample's output tokens in the response's hidden params
 (``adaptive_router_output_tokens``), which the proxy plugin uses for exact per-sample cost.
@@ -192,16 +194,16 @@ class ReplayProvider(CustomLLM):
         prompt = _prompt(messages)
         rec = idx.records.get(normalise_prompt(prompt))
         if rec is None:
-            raise _fail(404, f"replay/{model}: this prompt is not in the records {path} "
+            raise _fail(400, f"replay/{model}: this prompt is not in the records {path} "
                              f"({len(idx.records)} prompts); replay answers recorded prompts only. "
                              f"Prompt starts: {prompt[:80]!r}")
         if model not in rec.models:
-            raise _fail(404, f"replay/{model}: record {rec.id!r} has no samples of {model!r}; it has "
+            raise _fail(400, f"replay/{model}: record {rec.id!r} has no samples of {model!r}; it has "
                              f"{sorted(rec.models)} (models in the file: {idx.models})")
         samples = rec.models[model]
         k = len(samples.responses)
         if k == 0:
-            raise _fail(404, f"replay/{model}: record {rec.id!r} holds no response texts for {model!r}")
+            raise _fail(400, f"replay/{model}: record {rec.id!r} holds no response texts for {model!r}")
         n = _n_of(optional_params)
         seed = optional_params.get("seed")
         rng = random.Random(seed) if seed is not None else random.Random()

@@ -45,10 +45,6 @@ from typing import Any
 from adaptive_router.integrations.litellm_runtime import (
     AdaptiveRuntime,
     RoutedResult,
-    chat_texts,
-    keep_choice,
-    per_sample_tokens,
-    responses_text,
     usage_tokens,
 )
 from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
@@ -58,7 +54,7 @@ from adaptive_router.domain import Decision
 from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequestError
 from adaptive_router.pricing import counter_for
 from adaptive_router.prompts import content_text, prompt_from_messages
-from adaptive_router.traffic import TrafficLogLine, redact
+from adaptive_router.traffic import TrafficLogLine
 
 log = logging.getLogger("adaptive_router.litellm")
 
@@ -290,64 +286,22 @@ class AdaptiveRouterProxyHook(CustomLogger):
     async def _finish(self, data: dict, state: dict, response: Any) -> RoutedResult:
         runtime = await self.runtime()
         decision = Decision.model_validate(state["decision"])
-        call = state["call"]
-        messages = self._messages(data, call)
-        prompt = prompt_from_messages(messages)
-        texts = [responses_text(response)] if call in RESPONSES_CALLS else chat_texts(response)
-        prompt_tokens, completion_total = usage_tokens(response)
-        notes = []
-        if prompt_tokens is None:
-            prompt_tokens = runtime.cost_model.prompt_tokens(decision.model, messages)
-            notes.append("prompt tokens counted by the plugin (the provider reported no usage)")
-        model = runtime.fleet.model(decision.model)
-        counter = counter_for(model.price_model or model.call_name, model.tokenizer)
-        outputs, note = per_sample_tokens(response, texts, counter, completion_total)
-        if note:
-            notes.append(note)
-        selection = await runtime.aselect(prompt, texts)
-        if call in CHAT_CALLS and len(texts) > 1:
-            keep_choice(response, selection.index)
-        cost = runtime.realised_cost(decision.model, prompt_tokens, outputs)
-        result = RoutedResult(
-            decision=decision, model_group=state["group"], chosen_index=selection.index,
-            samples=texts, scores=list(selection.scores), selector=selection.selector,
-            prompt_tokens=int(prompt_tokens), output_tokens=outputs, cost_usd=cost.total_usd,
-            input_cost_usd=cost.input_cost_usd, output_cost_usd=cost.output_cost_usd,
-            fallback=selection.fallback, request_id=state["request_id"], notes=notes,
-        )
-        await runtime.awrite_log(self._log_line(runtime, data, state, prompt, messages, result))
+        messages = self._messages(data, state["call"])
+        result = await runtime.aaccount(decision, state["group"], messages, response,
+                                        request_id=state["request_id"],
+                                        single_output=state["call"] in RESPONSES_CALLS)
+        await runtime.awrite_log(self._log_line(runtime, data, state, messages, result))
         return result
 
     def _log_line(self, runtime: AdaptiveRuntime, data: Mapping[str, Any], state: Mapping[str, Any],
-                  prompt: str, messages: list[dict[str, Any]], result: RoutedResult | None,
+                  messages: list[dict[str, Any]], result: RoutedResult | None,
                   error: str | None = None) -> TrafficLogLine:
-        decision = Decision.model_validate(state["decision"]).as_dict()
-        extra: dict[str, Any] = {"alias": state["alias"], "knob": state["knob"], "call": state["call"],
-                                 "stream": state["stream"]}
-        if result is not None:
-            extra.update(selector=result.selector, selection_fallback=result.fallback,
-                         input_cost_usd=result.input_cost_usd, output_cost_usd=result.output_cost_usd,
-                         notes=result.notes)
-        user = data.get("user")
-        if user:
-            extra["user"] = user
-        return TrafficLogLine(
-            request_id=state["request_id"],
-            prompt=prompt,
-            messages=redact(messages) if runtime.settings.log_messages else None,
-            decision=decision,
-            samples=result.samples if result else [],
-            reward_scores=result.scores if result else [],
-            chosen_index=result.chosen_index if result else 0,
-            prompt_tokens=result.prompt_tokens if result else 0,
-            output_tokens=result.output_tokens if result else [],
-            cost_usd=result.cost_usd if result else 0.0,
-            latency_s=max(0.0, time.perf_counter() - float(state["t0"])),
-            model_group=state["group"],
-            explored=bool(decision.get("explored", False)),
-            propensity=float(decision.get("propensity", 1.0)),
-            error=error,
-            **extra,
+        return runtime.traffic_line(
+            request_id=state["request_id"], decision=Decision.model_validate(state["decision"]),
+            group=state["group"], messages=messages, result=result,
+            latency_s=time.perf_counter() - float(state["t0"]), error=error,
+            alias=state["alias"], knob=state["knob"], call=state["call"], stream=state["stream"],
+            user=data.get("user"),
         )
 
     # -- 3. headers -----------------------------------------------------------------------------
@@ -378,9 +332,8 @@ class AdaptiveRouterProxyHook(CustomLogger):
         try:
             runtime = await self.runtime()
             messages = self._messages(request_data, state["call"])
-            prompt = prompt_from_messages(messages)
             await runtime.awrite_log(self._log_line(
-                runtime, request_data, state, prompt, messages, None,
+                runtime, request_data, state, messages, None,
                 error=f"{type(original_exception).__name__}: {str(original_exception)[:500]}"))
         except Exception:
             log.exception("adaptive_router: could not log a failed request")
@@ -420,7 +373,6 @@ class AdaptiveRouterProxyHook(CustomLogger):
         runtime = await self.runtime()
         decision = Decision.model_validate(state["decision"])
         messages = self._messages(data, state["call"])
-        prompt = prompt_from_messages(messages)
         holder = {"usage": usage}
         prompt_tokens, completion = usage_tokens(holder)
         notes = []
@@ -440,7 +392,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             output_cost_usd=cost.output_cost_usd, request_id=state["request_id"], notes=notes,
         )
         state["result"] = result.body()
-        await runtime.awrite_log(self._log_line(runtime, data, state, prompt, messages, result))
+        await runtime.awrite_log(self._log_line(runtime, data, state, messages, result))
         return result.body()
 
 

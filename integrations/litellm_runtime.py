@@ -240,6 +240,73 @@ class AdaptiveRuntime:
             return Selection(index=0, selector=self.selector)
         return await asyncio.to_thread(self.select, prompt, list(texts))
 
+    # -- accounting -----------------------------------------------------------------------------
+    async def aaccount(self, decision: Decision, group: str, messages: Sequence[Mapping[str, Any]],
+                       response: Any, request_id: str = "", single_output: bool = False) -> RoutedResult:
+        """Keep the best of the response's samples and price the request.
+
+        The chat completion is changed in place to hold the kept choice only (its ``usage``
+        still counts every sample: they were paid for). ``single_output``: a Responses API
+        response (one output text). A reward model that fails keeps the first sample.
+        """
+        from adaptive_router.pricing import counter_for
+        from adaptive_router.prompts import prompt_from_messages
+
+        prompt = prompt_from_messages(messages)
+        texts = [responses_text(response)] if single_output else chat_texts(response)
+        prompt_tokens, completion_total = usage_tokens(response)
+        notes = []
+        if prompt_tokens is None:
+            prompt_tokens = self.cost_model.prompt_tokens(decision.model, list(messages))
+            notes.append("prompt tokens counted by the plugin (the provider reported no usage)")
+        model = self.fleet.model(decision.model)
+        counter = counter_for(model.price_model or model.call_name, model.tokenizer)
+        outputs, note = per_sample_tokens(response, texts, counter, completion_total)
+        if note:
+            notes.append(note)
+        selection = await self.aselect(prompt, texts)
+        if not single_output and len(texts) > 1:
+            keep_choice(response, selection.index)
+        cost = self.realised_cost(decision.model, prompt_tokens, outputs)
+        return RoutedResult(
+            decision=decision, model_group=group, chosen_index=selection.index,
+            samples=texts, scores=list(selection.scores), selector=selection.selector,
+            prompt_tokens=int(prompt_tokens), output_tokens=outputs, cost_usd=cost.total_usd,
+            input_cost_usd=cost.input_cost_usd, output_cost_usd=cost.output_cost_usd,
+            fallback=selection.fallback, request_id=request_id, notes=notes,
+        )
+
+    def traffic_line(self, request_id: str, decision: Decision, group: str,
+                     messages: Sequence[Mapping[str, Any]], result: RoutedResult | None,
+                     latency_s: float, error: str | None = None, **extra: Any) -> TrafficLogLine:
+        """The traffic log line of one routed request (served, or failed with ``error``)."""
+        from adaptive_router.prompts import prompt_from_messages
+        from adaptive_router.traffic import redact
+
+        extra = {k: v for k, v in extra.items() if v is not None}
+        if result is not None:
+            extra.update(selector=result.selector, selection_fallback=result.fallback,
+                         input_cost_usd=result.input_cost_usd, output_cost_usd=result.output_cost_usd,
+                         notes=result.notes)
+        return TrafficLogLine(
+            request_id=request_id,
+            prompt=prompt_from_messages(messages),
+            messages=redact([dict(m) for m in messages]) if self.settings.log_messages else None,
+            decision=decision.as_dict(),
+            samples=result.samples if result else [],
+            reward_scores=result.scores if result else [],
+            chosen_index=result.chosen_index if result else 0,
+            prompt_tokens=result.prompt_tokens if result else 0,
+            output_tokens=result.output_tokens if result else [],
+            cost_usd=result.cost_usd if result else 0.0,
+            latency_s=max(0.0, latency_s),
+            model_group=group,
+            explored=decision.explored,
+            propensity=decision.propensity,
+            error=error,
+            **extra,
+        )
+
     # -- cost and log ---------------------------------------------------------------------------
     def realised_cost(self, model: str, prompt_tokens: int, output_tokens: Sequence[int]):
         return self.cost_model.realised(model, prompt_tokens, output_tokens)
