@@ -207,6 +207,109 @@ def data_export(
            "quality_score": ds.quality_score, "out": str(out)})
 
 
+@app.command("train")
+def train_cmd(
+    router: Annotated[str, typer.Option(help="Router to train: linear-probe, mf, sw_ranking, bert, "
+                                             "causal_llm, hybrid-det, hybrid-prob, hybrid-trans, ...")],
+    data: Annotated[str, typer.Option(help="Data set name(s) or path(s), comma-separated "
+                                           "(e.g. routellm-mmlu or routellm-mmlu,routellm-gsm8k).")],
+    out: Annotated[Path, typer.Option(help="Folder for the router and its training report.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data root (default: $ADAPTIVE_ROUTER_DATA).")] = None,
+    seed: Annotated[int, typer.Option(help="Split and training seed.")] = 0,
+    val: Annotated[float, typer.Option(help="Validation fraction (early stopping).")] = 0.1,
+    test: Annotated[float, typer.Option(help="Test fraction (held out, evaluated after training).")] = 0.2,
+    param: Annotated[list[str] | None, typer.Option(help="Trainer setting KEY=VALUE (repeatable), "
+                                                         "e.g. --param max_steps=200.")] = None,
+    generic_roles: Annotated[bool, typer.Option(help="Rename the two models strong/weak so the router "
+                                                     "serves any fleet (the bundled default).")] = False,
+    evaluate: Annotated[bool, typer.Option(help="Evaluate on the test split into the report.")] = True,
+) -> None:
+    """Train a router on the seeded train split; save it with training_report.{json,md}."""
+    from adaptive_router.training.train import parse_params, train_on_datasets
+
+    names = [d.strip() for d in data.split(",") if d.strip()]
+    report = train_on_datasets(router, names, out, data_dir=str(data_dir) if data_dir else None, seed=seed,
+                               val=val, test=test, roles=generic_roles, evaluate=evaluate,
+                               **parse_params(param or []))
+    _emit({"router": router, "out": str(out), "train_seconds": report.get("train_seconds"),
+           "best_val_loss": report.get("best_val_loss"), "test_metrics": report.get("test_metrics")})
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    router: Annotated[str, typer.Option(help="A checkpoint folder, or 'default'.")],
+    prompts: Annotated[Path, typer.Option(help="Your prompts: text (one per line) or JSONL with "
+                                               "'prompt' / 'messages'.")],
+    strong_share: Annotated[float, typer.Option(help="Share of prompts to send to the strong model.")],
+    fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (prices the candidates; needed for "
+                                                    "routers without a reference candidate).")] = None,
+) -> None:
+    """The threshold that sends --strong-share of your prompts to the strong (dearest) candidate."""
+    from adaptive_router.calibrate import calibrate_router, read_prompts
+    from adaptive_router.domain import Fleet
+    from adaptive_router.routers import load_router
+
+    fl = Fleet.from_yaml(fleet) if fleet else None
+    r = load_router(router, fleet=fl)
+    result = calibrate_router(r, read_prompts(prompts), strong_share, fleet=fl)
+    result["use"] = f"--threshold {result['threshold']:.6g}"
+    _emit(result)
+
+
+@app.command("retrain")
+def retrain_cmd(
+    logs: Annotated[list[Path], typer.Option(help="Traffic log (rotated files are read too) or a "
+                                                  "file of LiteLLM StandardLoggingPayload JSON "
+                                                  "lines; repeat for several.")],
+    base: Annotated[Path, typer.Option(help="The router serving today (a checkpoint folder).")],
+    out: Annotated[Path, typer.Option(help="Output folder: report.md, quality_cost.png, "
+                                           "retrain.json, candidate/, router/.")],
+    label_source: Annotated[str, typer.Option(help="auto (feedback, else reward score, else "
+                                                   "judge), feedback, reward or judge.")] = "auto",
+    feedback: Annotated[Path | None, typer.Option(help="JSON lines {request_id, score|correct|"
+                                                       "rating|thumbs} joined onto the log.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="LLM judge for unlabelled requests, any "
+                                                         "model litellm.completion reaches (e.g. "
+                                                         "local/smollm2-135m-instruct).")] = None,
+    judge_api_base: Annotated[str | None, typer.Option(help="API base of the judge (e.g. a proxy).")] = None,
+    holdout: Annotated[float, typer.Option(help="Share of prompts held out for evaluation.")] = 0.3,
+    estimator: Annotated[str, typer.Option(help="Decisive off-policy estimator: dr, ips, snips.")] = "dr",
+    cost_weight: Annotated[float, typer.Option(help="Utility = quality - W x cost / (dearest "
+                                                    "candidate's mean cost).")] = 0.5,
+    min_z: Annotated[float, typer.Option(help="Promote only if the utility gain is >= this many "
+                                              "standard errors.")] = 1.0,
+    threshold: Annotated[float | None, typer.Option(help="Knob for logged requests whose decision "
+                                                         "names no policy.")] = None,
+    promote_to: Annotated[Path | None, typer.Option(help="Also copy the router here when promoted "
+                                                         "(e.g. the proxy's router folder).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the prompt split.")] = 0,
+) -> None:
+    """Retrain a router on served traffic; promote it only if it is better (off-policy estimate)."""
+    from adaptive_router.training.retrain import JudgeLabeler, retrain
+
+    judge = None
+    if judge_model:
+        if judge_model.split("/", 1)[0] in ("local", "replay"):
+            import litellm
+
+            from adaptive_router.integrations.litellm_providers import provider_map
+
+            litellm.custom_provider_map = provider_map()
+            litellm.utils.custom_llm_setup()
+        judge = JudgeLabeler(judge_model, api_base=judge_api_base)
+    res = retrain(logs, base, out, label_source=label_source, feedback=feedback, judge=judge,
+                  holdout=holdout, estimator=estimator, cost_weight=cost_weight, min_z=min_z,
+                  default_threshold=threshold, promote_to=promote_to, seed=seed)
+    cmp = res.summary["comparison"]
+    _emit({"promoted": res.promoted, "report": str(res.report_path), "plot": str(res.plot_path),
+           "router": str(res.router_dir), "candidate": str(res.candidate_dir),
+           "usable_requests": res.summary["usable"], "held_out": res.summary["held_out"],
+           "quality_dr": {k: cmp["quality"]["dr"][k]["value"] for k in ("old", "new")},
+           "cost_usd_dr": {k: cmp["cost_usd"]["dr"][k]["value"] for k in ("old", "new")},
+           "utility_difference": cmp["utility"][estimator]["difference"],
+           "utility_std_error": cmp["utility"][estimator]["std_error"]})
+
+
 def main() -> None:
     """Entry point: run the app, turning project errors into exit status 2 with the message."""
     try:

@@ -16,6 +16,7 @@ the validation data, shows tqdm progress, and â€” through :func:`train_router` â
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,17 @@ from adaptive_router.records import Record
 from adaptive_router.routers.base import Router
 
 _T = "adaptive_router.training.trainers."
+
+
+def _share_embedding_cache() -> None:
+    """Training and evaluation processes embed each text once: routers loaded here read the
+    on-disk embedding cache unless the user chose another with $ADAPTIVE_ROUTER_EMBED_CACHE."""
+    from adaptive_router.encoders import training_cache_path
+
+    os.environ.setdefault("ADAPTIVE_ROUTER_EMBED_CACHE", str(training_cache_path()))
+
+
+_share_embedding_cache()
 
 TRAINERS: dict[str, str] = {
     "linear-probe": _T + "linear_probe:fit_linear_probe",
@@ -125,3 +137,107 @@ def save_with_report(router: Router, out_dir: str | Path, report: dict[str, Any]
     path = router.save_pretrained(out_dir)
     write_report(path, report)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# training on named data sets (the `adaptive-router train` subcommand)
+# ---------------------------------------------------------------------------------------------
+
+GENERIC_STRONG_MODEL = "strong"
+GENERIC_WEAK_MODEL = "weak"
+
+
+def generic_roles(records: Sequence[Record], strong: str, weak: str) -> list[Record]:
+    """Records with the two models renamed to the generic roles ``strong`` / ``weak``."""
+    names = {strong: GENERIC_STRONG_MODEL, weak: GENERIC_WEAK_MODEL}
+    return [r.model_copy(update={"models": {names[m]: s for m, s in r.models.items() if m in names}})
+            for r in records]
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["max_steps=200", "backbone=/path"]`` -> ``{"max_steps": 200, "backbone": "/path"}``
+    (values are read as JSON when they parse, else kept as text)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {pair!r}: write KEY=VALUE, e.g. --param max_steps=200")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def train_on_datasets(
+    name: str,
+    data: Sequence[str],
+    out_dir: str | Path,
+    data_dir: str | None = None,
+    seed: int = 0,
+    val: float = 0.1,
+    test: float = 0.2,
+    roles: bool = False,
+    evaluate: bool = True,
+    progress: bool = True,
+    **params: Any,
+) -> dict[str, Any]:
+    """Train ``name`` on the seeded train splits of the data sets ``data`` (validation split for
+    early stopping), save it to ``out_dir`` and, with ``evaluate``, add the metrics on each data
+    set's decontaminated test split to the training report. With ``roles`` the two models of
+    each (two-model) data set are renamed ``strong`` / ``weak`` so the router serves any fleet
+    (the bundled default router). Returns the report."""
+    from adaptive_router.training.loaders import load_dataset
+
+    datasets = [load_dataset(d, data_dir=data_dir) for d in data]
+    tr_all: list[Record] = []
+    va_all: list[Record] = []
+    tests = []
+    keys: list[str] | None = None
+    quality_score = datasets[0].quality_score
+    for ds in datasets:
+        if ds.quality_score != quality_score:
+            raise ConfigError(f"{ds.name} scores quality as {ds.quality_score!r}, {datasets[0].name} as "
+                              f"{quality_score!r}: train on data sets with the same quality score")
+        tr, va, te = ds.splits(seed=seed, val=val, test=test)
+        ds_keys = [f"{m}#1" for m in ds.models]
+        if roles:
+            if len(ds.models) != 2:
+                raise ConfigError(f"--generic-roles needs two-model data; {ds.name} has {len(ds.models)} models")
+            strong = ds.reference
+            weak = next(m for m in ds.models if m != strong)
+            tr, va = generic_roles(tr, strong, weak), generic_roles(va, strong, weak)
+            ds_keys = [f"{GENERIC_STRONG_MODEL}#1", f"{GENERIC_WEAK_MODEL}#1"]
+        elif len(ds.models) == 2:
+            params.setdefault("reference", f"{ds.reference}#1")
+        if keys is not None and sorted(keys) != sorted(ds_keys):
+            raise ConfigError(f"{ds.name} has candidates {ds_keys}, the others {keys}; combine data sets "
+                              "of the same models (or use --generic-roles for strong/weak pairs)")
+        keys = keys or ds_keys
+        tr_all += tr
+        va_all += va
+        tests.append((ds, te))
+    if roles:
+        params["reference"] = f"{GENERIC_STRONG_MODEL}#1"
+    assert keys is not None
+    router = train_router(name, tr_all, va_all, keys, quality_score, out_dir=None, seed=seed,
+                          progress=progress, **params)
+    report = dict(getattr(router, "training_report", {}))
+    report["data"] = list(data)
+    report["splits"] = {"seed": seed, "val": val, "test": test,
+                        "rule": "RoutingDataset.splits(seed, val, test): seeded permutation (or the data "
+                                "set's own train/test), decontaminated test split"}
+    if evaluate:
+        from adaptive_router.training.evaluate import evaluate_router
+
+        report["test_metrics"] = {}
+        for ds, te in tests:
+            served = router.bind_fleet(ds.fleet) if roles and hasattr(router, "bind_fleet") else router
+            res = evaluate_router(served, te, ds.fleet, ds.quality_score, name=name)
+            report["test_metrics"][ds.name] = {k: res.get(k) for k in (
+                "n_prompts", "apgr", "cpt_50", "cpt_80", "quality", "cost_per_1k_usd", "share_strong",
+                "aiq", "max_quality", "saving_at_99")}
+    save_with_report(router, out_dir, report)
+    return report

@@ -61,7 +61,7 @@ def load_router(spec: str | Path, fleet: Fleet | None = None, **kwargs: Any) -> 
 
     path = Path(spec)
     if path.exists():
-        return Router.from_pretrained(path)
+        return _bind(Router.from_pretrained(path), fleet)
     name = str(spec)
     if name in BASELINES:
         if fleet is None:
@@ -70,9 +70,15 @@ def load_router(spec: str | Path, fleet: Fleet | None = None, **kwargs: Any) -> 
     if name == "default":
         from adaptive_router.routers.pretrained import default_router_path
 
-        return Router.from_pretrained(default_router_path())
+        return _bind(Router.from_pretrained(default_router_path()), fleet)
     raise ConfigError(
         f"--router {name!r} is neither a checkpoint folder nor a baseline "
         f"({', '.join(BASELINES)}); train one with `adaptive-router train --router NAME ...` "
         "and pass its output folder"
     )
+
+
+def _bind(router: Router, fleet: Fleet | None) -> Router:
+    """A router trained on generic strong/weak roles (the default) mapped onto ``fleet``."""
+    bind = getattr(router, "bind_fleet", None)
+    return bind(fleet) if bind is not None and fleet is not None else router

@@ -120,6 +120,7 @@ class FleetRoleRouter(Router):
     def __init__(self, inner: EmbeddingRouter, fleet: Fleet) -> None:
         super().__init__(fleet.candidate_keys)
         self.inner = inner
+        self.name = f"{inner.name}@fleet-roles"  # type: ignore[misc]  # shown in decisions
         ref = fleet.reference_model()
         self.is_strong = np.array([k.rsplit("#", 1)[0] == ref for k in self.candidate_keys])
         self.batch_size = inner.batch_size

@@ -1,0 +1,35 @@
+"""The bundled default router: ``adaptive-router route`` uses it when no ``--router`` is given.
+
+It is a small router over frozen MiniLM embeddings trained on RouteLLM's correctness data
+(MMLU + GSM8K train splits) with *generic roles*: its candidates are ``strong#1`` and
+``weak#1``, and it predicts P(the weak model's answer is at least as good as the strong one's).
+Bound to a fleet (``load_router("default", fleet=...)``), the fleet's reference model plays
+strong and every other candidate weak (see
+:class:`~adaptive_router.routers.embedding.FleetRoleRouter`): a threshold policy then sends a
+prompt that looks easy to the cheapest candidate and a hard one to the reference.
+
+Rebuild it with the command in ``adaptive_router/pretrained/default/training_report.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adaptive_router.errors import CheckpointError
+
+#: The command that (re)builds the bundled default router.
+DEFAULT_ROUTER_COMMAND = (
+    "adaptive-router train --router mf --data routellm-mmlu,routellm-gsm8k --generic-roles "
+    "--seed 0 --out adaptive_router/pretrained/default"
+)
+
+
+def default_router_path() -> Path:
+    """The folder of the committed default router (inside the installed package)."""
+    path = Path(__file__).resolve().parent.parent / "pretrained" / "default"
+    if not (path / "config.json").exists():
+        raise CheckpointError(
+            f"the bundled default router is missing from {path}; reinstall adaptive-router or "
+            f"rebuild it with: {DEFAULT_ROUTER_COMMAND}"
+        )
+    return path
