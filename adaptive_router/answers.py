@@ -22,6 +22,7 @@ or sympy's ``parse_expr`` (which evaluates Python): model outputs are untrusted 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -413,6 +414,7 @@ def _latex_to_plain(s: str) -> str:
     return s
 
 
+@functools.lru_cache(maxsize=65536)
 def _clean_math(s: str) -> str:
     s = _latex_to_plain(s.translate(_SUPERSCRIPTS)).strip().strip("$").strip()
     s = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", s)  # 1,000 -> 1000
@@ -424,6 +426,7 @@ def _clean_math(s: str) -> str:
     return s.strip()
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_expression(text: str) -> tuple[Expr, set[str]]:
     """Parse an arithmetic expression; returns an evaluator and its variable names.
 
@@ -467,6 +470,7 @@ def _polarity(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_answer(ans: str | None) -> str | None:
     """A canonical form of an answer, so that equal answers compare equal as strings.
 
@@ -514,7 +518,8 @@ _REFERENCE_PHRASES = [
 ]
 
 
-def _reference_alternatives(ref: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _reference_alternatives(ref: str) -> tuple[str, ...]:
     """The acceptable forms of a reference answer: ``"C(10, 5), or equivalently 252"`` gives
     both, and ``"100 (i.e., all values)"`` gives ``"100"`` and ``"all values"``."""
     out: list[str] = []
@@ -537,7 +542,7 @@ def _reference_alternatives(ref: str) -> list[str]:
         for pattern, repl in _REFERENCE_PHRASES:
             alt = pattern.sub(repl, alt)
         cleaned.append(alt.strip())
-    return [a for a in cleaned if a]
+    return tuple(a for a in cleaned if a)
 
 
 _PROBE_POINTS = (3.0, 5.0, 7.0, 4.0, 6.0, 11.0)
