@@ -1,35 +1,496 @@
-"""`make demo`: the main job end to end, offline, on the embedded defaults.
+"""`make demo`: the whole mission end to end, offline, in one command.
 
-Grows with the project; today it routes a few prompts over examples/fleet.yaml with the
-baseline routers and prints each decision and its expected dollar cost.
+1. **Data**: CHAMP (270 competition-math problems, four models, nine samples each) as Records,
+   split into train / validation / held-out test.
+2. **Proxy reward model**: trained with BEST-Route's pairwise (Bradley-Terry) loss; every recorded
+   sample is then scored by it, so best-of-n keeps its argmax.
+3. **(model, n) router**: BEST-Route's multi-head router over candidates such as
+   ``palm-2-medium x3`` or ``gpt-4-turbo x1``; the evaluation table (quality, dollars per 1,000
+   prompts, savings) against every single model on the test split, and the quality-cost plot.
+4. **A real LiteLLM proxy** (a ``litellm`` process on 127.0.0.1, config.yaml generated into the
+   output folder, the adaptive-router plugin on) over *replay* deployments of CHAMP's four models
+   (their recorded answers and token counts, billed at their prices) and a *local* SmolLM2
+   deployment; held-out prompts go through it with the ``openai`` client, and each routing
+   decision, its n and its dollar cost are printed. The plugin explores (epsilon-greedy) and logs
+   every request with its propensity.
+5. **Feedback and retraining**: each served answer is graded against CHAMP's reference answer
+   (user feedback, keyed by the request id), and ``adaptive-router retrain`` fine-tunes the router
+   on the traffic log, compares old and new off-policy on held-out traffic, and promotes the new
+   one only if it is better.
+
+Everything lands in ``runs/demo/`` (git-ignored). Options: ``--out DIR``, ``--rounds N`` (how
+many times each held-out prompt is sent), ``--epsilon E``, ``--max-prompts N`` (a quicker run on
+fewer problems), ``--concurrency N``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from adaptive_router.cost import CostModel
-from adaptive_router.domain import Fleet
-from adaptive_router.engine import RoutingEngine
-from adaptive_router.routers import load_router
+for _var, _val in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
+                   ("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("TOKENIZERS_PARALLELISM", "false")):
+    os.environ.setdefault(_var, _val)
 
-HERE = Path(__file__).resolve().parent
-PROMPTS = [
-    "What is 17 * 23?",
-    "Prove that sqrt(2) is irrational.",
-    "Write a haiku about routers.",
-]
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from adaptive_router.domain import Fleet  # noqa: E402
+from adaptive_router.records import Record, write_records  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "runs" / "demo"
+SAMPLE_COUNTS = (1, 3, 5)  # best-of-n sample counts offered for every model but the reference
+ROUTER_THRESHOLD = 0.5  # the proxy's default knob
 
 
-def main() -> None:
-    fleet = Fleet.from_yaml(HERE / "fleet.yaml")
-    cost = CostModel(fleet)
-    for name in ("cheapest", "strongest", "random"):
-        engine = RoutingEngine(fleet, load_router(name, fleet), cost_model=cost)
-        for p in PROMPTS:
-            d = engine.decide(p)
-            print(f"{name:9s} {d.model:14s} n={d.n}  ${d.expected_cost_usd:.6f}  {p}")
+def banner(step: str) -> None:
+    print(f"\n=== {step} " + "=" * max(3, 88 - len(step)), flush=True)
+
+
+class Timer:
+    """Wall-clock seconds of each step, printed at the end."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.steps: list[tuple[str, float]] = []
+        self._t = self.start
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((name, now - self._t))
+        self._t = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+
+# -- 1-3: data, reward model, router, evaluation ------------------------------------------------------
+
+
+@dataclass
+class Trained:
+    """What the training half of the demo produced."""
+
+    dataset: Any
+    fleet: Fleet
+    train: list[Record]
+    val: list[Record]
+    test: list[Record]
+    reward_dir: Path
+    router_dir: Path
+    results: dict[str, Any]
+
+
+def load_champ(max_prompts: int | None) -> tuple[Any, list[Record], list[Record], list[Record]]:
+    from adaptive_router.training.loaders import load_dataset
+
+    ds = load_dataset("champ")
+    if max_prompts:
+        ds.records = ds.records[:max_prompts]
+    train, val, test = ds.splits(seed=0)
+    return ds, train, val, test
+
+
+def train_reward(train: list[Record], test: list[Record], out: Path, quality_score: str,
+                 quick: bool) -> Any:
+    from adaptive_router.training.reward_training import train_reward_model
+
+    rm = train_reward_model(train, quality_score, out_dir=out, eval_records=test,
+                            epochs=120 if quick else 300, progress=True)
+    m = rm.metrics
+    print(f"proxy reward model: {m['train_pairs']} training pairs; held-out pairwise accuracy "
+          f"{m['heldout_pairwise_accuracy']:.3f} on {m['heldout_pairs']} pairs of test prompts "
+          f"(BEST-Route's pairs only: {m['heldout_pairwise_accuracy_best_route_pairs']:.3f}; "
+          f"'longer answer wins' baseline {m['heldout_length_baseline_accuracy']:.3f})")
+    return rm
+
+
+def demo_fleet(ds: Any, train: Sequence[Record], reward_dir: Path) -> Fleet:
+    """CHAMP's four models, every one but the reference offered with n in SAMPLE_COUNTS, each
+    priced explicitly and with its mean recorded output length as the expected one."""
+    base = ds.fleet
+    ref = base.reference_model()
+    prices = base.prices()
+    models = []
+    for m in base.models:
+        outs = [t for r in train for t in r.models[m.name].token_num_responses]
+        models.append({
+            "name": m.name,
+            "litellm_model": f"{m.name}-replay",
+            "price": {"input_per_token": prices[m.name].input_per_token,
+                      "output_per_token": prices[m.name].output_per_token},
+            "n": [1] if m.name == ref else list(SAMPLE_COUNTS),
+            "expected_output_tokens": float(np.mean(outs)) if outs else 256.0,
+        })
+    return Fleet.from_dict({"models": models, "reference": ref, "selector": "reward",
+                            "reward_model": str(reward_dir)})
+
+
+def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = False) -> Trained:
+    from adaptive_router.training.evaluate import (
+        data_summary,
+        evaluate_router,
+        evaluate_single_models,
+        format_table,
+        oracle_for,
+    )
+    from adaptive_router.training.plots import plot_quality_cost
+    from adaptive_router.training.reward_training import score_records
+    from adaptive_router.training.train import TRAINERS, register_trainer, train_router
+
+    from adaptive_router.routers import load_router
+
+    banner("1. Data: CHAMP as Records")
+    ds, train, val, test = load_champ(max_prompts)
+    print(f"{len(ds.records)} problems x {len(ds.models)} models ({', '.join(ds.models)}); "
+          f"{len(train)} train / {len(val)} validation / {len(test)} held-out test prompts")
+    for note in ds.notes:
+        print(f"  note: {note}")
+
+    banner("2. Proxy reward model (Bradley-Terry on BEST-Route's pairs)")
+    reward_dir = out / "reward_model"
+    rm = train_reward(train, test, reward_dir, ds.quality_score, quick)
+    score_records(ds.records, rm, name="proxy_rm", progress=True)
+
+    banner("3. (model, n) router: BEST-Route")
+    fleet = demo_fleet(ds, train, reward_dir)
+    keys = fleet.candidate_keys
+    print(f"candidates ({len(keys)}): {', '.join(keys)}")
+    if "best-route" not in TRAINERS:  # registered by the BEST-Route module's own entry when present
+        register_trainer("best-route", "adaptive_router.training.trainers.best_route:fit_best_route")
+    router_dir = out / "router"
+    router = train_router("best-route", train, val, keys, ds.quality_score, out_dir=router_dir,
+                          selector_score="proxy_rm", progress=True,
+                          **({"epochs": 150} if quick else {}))
+    results: dict[str, Any] = {
+        "data": "champ", "split": "test", "n_prompts": len(test), "quality_score": ds.quality_score,
+        "selector_score": "proxy_rm", "candidates": keys, "notes": ds.notes,
+        "summary": data_summary(test, fleet, ds.quality_score, keys),
+        "single_models": evaluate_single_models(test, fleet, ds.quality_score, keys),
+        "routers": {},
+    }
+    contenders = {"best-route (model, n)": router,
+                  "cheapest": load_router("cheapest", fleet=fleet),
+                  "random": load_router("random", fleet=fleet),
+                  "oracle": oracle_for(test, keys, ds.quality_score, "proxy_rm")}
+    for name, r in contenders.items():
+        results["routers"][name] = evaluate_router(r, test, fleet, ds.quality_score,
+                                                   selector_score="proxy_rm", name=name,
+                                                   default_knob=ROUTER_THRESHOLD)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable))
+    plot_quality_cost(results, out / "quality_cost.png",
+                      title=f"CHAMP test split ({len(test)} prompts): quality vs cost")
+    print(f"\nEvaluation on the {len(test)} held-out test prompts (best-of-n keeps the proxy "
+          "reward model's argmax; the router's row is at its best operating point's metrics, "
+          f"quality and cost at threshold {ROUTER_THRESHOLD}):\n")
+    print(format_table(results))
+    br = results["routers"]["best-route (model, n)"]
+    best = results["summary"]["best_single"]
+    print(f"\nbest single model: {best}; BEST-Route saves "
+          + (f"{br['saving_at_100']:.1f}%" if br.get("saving_at_100") is not None else "nothing")
+          + " of its cost at its quality, "
+          + (f"{br['saving_at_99']:.1f}%" if br.get("saving_at_99") is not None else "nothing")
+          + " at 99% of it.")
+    return Trained(ds, fleet, train, val, test, reward_dir, router_dir, results)
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+# -- 4: the proxy -------------------------------------------------------------------------------------
+
+
+def write_proxy_config(out: Path, fleet: Fleet, records_path: Path, router_dir: Path,
+                       reward_dir: Path, traffic_log: Path, epsilon: float,
+                       threshold: float = ROUTER_THRESHOLD, seed: int = 0) -> Path:
+    """config.yaml (and fleet.yaml) for a LiteLLM proxy with the plugin on, in the style of
+    examples/litellm/config.yaml: replay deployments of the fleet's models, a local SmolLM2."""
+    fleet_path = out / "fleet.yaml"
+    fleet_path.write_text(yaml.safe_dump(fleet.to_dict(), sort_keys=False))
+    prices = fleet.prices()
+    model_list: list[dict[str, Any]] = [
+        {"model_name": "adaptive-router",  # the public alias the plugin rewrites
+         "litellm_params": {"model": f"replay/{fleet.models[0].name}"}},
+    ]
+    for m in fleet.models:
+        model_list.append({
+            "model_name": m.call_name,
+            "litellm_params": {"model": f"replay/{m.name}"},
+            "model_info": {"input_cost_per_token": prices[m.name].input_per_token,
+                           "output_cost_per_token": prices[m.name].output_per_token},
+        })
+    model_list.append({"model_name": "smollm2",
+                       "litellm_params": {"model": "local/smollm2-135m-instruct", "max_tokens": 48},
+                       "model_info": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}})
+    config = {
+        "model_list": model_list,
+        "litellm_settings": {
+            "callbacks": ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"],
+            "custom_provider_map": [
+                {"provider": "replay",
+                 "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"},
+                {"provider": "local",
+                 "custom_handler": "adaptive_router.integrations.litellm_providers.local_provider"},
+            ],
+            "adaptive_router": {
+                "fleet": str(fleet_path),
+                "router": str(router_dir),
+                "reward_model": str(reward_dir),
+                "selector": "reward",
+                "policy": {"threshold": threshold},
+                "replay_records": str(records_path),
+                "traffic_log": str(traffic_log),
+                "explore_epsilon": epsilon,
+                "explore_seed": seed,
+            },
+        },
+    }
+    path = out / "config.yaml"
+    path.write_text("# generated by examples/demo.py\n" + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class Served:
+    prompt_index: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    answer: str
+
+
+def send_prompts(base_url: str, key: str, prompts: Sequence[str], concurrency: int = 4,
+                 on_result: Callable[[int, Served], None] | None = None) -> list[Served | Exception]:
+    """Send each prompt to the proxy's ``adaptive-router`` alias with the openai client."""
+    from openai import OpenAI
+    from tqdm.auto import tqdm
+
+    client = OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=1, timeout=300)
+
+    def one(i: int) -> Served:
+        raw = client.chat.completions.with_raw_response.create(
+            model="adaptive-router", messages=[{"role": "user", "content": prompts[i]}])
+        completion = raw.parse()
+        body = (completion.model_extra or {}).get("adaptive_router") or {}
+        return Served(i, body, {k: v for k, v in raw.headers.items() if k.startswith("x-adaptive")},
+                      completion.choices[0].message.content or "")
+
+    results: list[Served | Exception] = [RuntimeError("not sent")] * len(prompts)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool, \
+            tqdm(total=len(prompts), desc="requests through the proxy", unit="req") as bar:
+        futures = {pool.submit(one, i): i for i in range(len(prompts))}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                results[i] = fut.result()
+                if on_result is not None:
+                    on_result(i, results[i])  # type: ignore[arg-type]
+            except Exception as exc:  # reported, and counted below
+                results[i] = exc
+                bar.write(f"  request {i} failed: {type(exc).__name__}: {exc}")
+            bar.update(1)
+    return results
+
+
+def describe(served: Served, prompt: str, bar_write: Callable[[str], None] = print) -> None:
+    d = served.body.get("decision", {})
+    flag = " explored" if d.get("explored") else ""
+    scores = served.body.get("scores") or []
+    best = f" rm={max(scores):+.2f}" if scores else ""
+    bar_write(f"  {served.body.get('model', '?'):14s} n={served.body.get('n', '?')}  "
+              f"${served.body.get('cost_usd', 0.0):.6f}  (header ${float(served.headers.get('x-adaptive-router-cost-usd', 'nan')):.6f})"
+              f"{best}{flag}  | {prompt.splitlines()[-1][:60]}")
+
+
+def serve_traffic(out: Path, trained: Trained, prompts_records: Sequence[Record], rounds: int,
+                  epsilon: float, concurrency: int, traffic_log: Path,
+                  verbose: bool = True) -> tuple[list[Served | Exception], list[Record]]:
+    """Start the proxy, send ``rounds`` x the prompts, stop it. Returns the results in order."""
+    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+    from tqdm.auto import tqdm
+
+    records_path = out / "replay_records.jsonl"
+    write_records(prompts_records, records_path)
+    if traffic_log.exists():
+        traffic_log.unlink()
+    config = write_proxy_config(out, trained.fleet, records_path, trained.router_dir,
+                                trained.reward_dir, traffic_log, epsilon)
+    print(f"proxy config: {config}")
+    sent = [r for _ in range(rounds) for r in prompts_records]
+    with LiteLLMProxy(config, log_path=out / "proxy.log", cwd=out, startup_timeout_s=180) as proxy:
+        print(f"LiteLLM proxy up at {proxy.base_url} (pid {proxy.process.pid}; master key "
+              f"{proxy.master_key[:7]}..., generated for this run); sending {len(sent)} requests "
+              f"({len(prompts_records)} held-out prompts x {rounds}), {concurrency} at a time")
+        printer = (lambda i, s: describe(s, sent[i].prompt, tqdm.write)) if verbose else None
+        results = send_prompts(proxy.base_url, proxy.master_key, [r.prompt for r in sent],
+                               concurrency, printer)
+        smollm2_demo(proxy.base_url, proxy.master_key)
+    return results, sent
+
+
+def smollm2_demo(base_url: str, key: str) -> None:
+    """Ordinary model names pass through the plugin untouched: a real local SmolLM2 answer."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=1, timeout=300)
+    t0 = time.perf_counter()
+    r = client.chat.completions.create(model="smollm2",
+                                       messages=[{"role": "user", "content": "What is 7 times 6?"}])
+    print(f"\nlocal SmolLM2 deployment (`model: smollm2`, passes through unrouted) answered in "
+          f"{time.perf_counter() - t0:.1f} s with {r.usage.completion_tokens} real tokens: "
+          f"{(r.choices[0].message.content or '').strip()[:120]!r}")
+
+
+def summarise_traffic(results: Sequence[Served | Exception], fleet: Fleet) -> None:
+    ok = [r for r in results if isinstance(r, Served)]
+    failed = len(results) - len(ok)
+    total = sum(float(r.body.get("cost_usd", 0.0)) for r in ok)
+    by: dict[str, int] = {}
+    for r in ok:
+        key = f"{r.body.get('model')} x{r.body.get('n')}"
+        by[key] = by.get(key, 0) + 1
+    explored = sum(1 for r in ok if r.body.get("decision", {}).get("explored"))
+    print(f"\n{len(ok)} served, {failed} failed; total ${total:.4f} "
+          f"(${1000 * total / max(1, len(ok)):.3f} per 1,000 requests); {explored} explored")
+    print("served: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1])))
+
+
+# -- 5: feedback and retraining -------------------------------------------------------------------------
+
+
+def grade_feedback(traffic_log: Path, references: dict[str, str], out_path: Path) -> tuple[Path, float]:
+    """Feedback a user would give: was the served answer right? (CHAMP's answer checker against
+    the reference answer), as JSON lines keyed by the request id."""
+    from adaptive_router.answers import grade
+    from adaptive_router.traffic import read_traffic_log
+
+    lines = []
+    for line in read_traffic_log(traffic_log):
+        if line.error or not line.samples or line.prompt not in references:
+            continue
+        answer = line.samples[min(line.chosen_index, len(line.samples) - 1)]
+        lines.append({"request_id": line.request_id,
+                      "correct": bool(grade(answer, references[line.prompt]))})
+    out_path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return out_path, float(np.mean([x["correct"] for x in lines])) if lines else float("nan")
+
+
+def full_information_check(res: Any, trained: Trained, heldout_prompts: set[str]) -> None:
+    """Old vs new on the records of the retrain's held-out prompts: every candidate's outcome is
+    known there, so this checks the off-policy estimate against the truth."""
+    from adaptive_router.training.evaluate import evaluate_router
+
+    from adaptive_router.routers.base import Router
+
+    recs = [r for r in trained.dataset.records if r.prompt in heldout_prompts]
+    if not recs:
+        return
+    old = Router.from_pretrained(trained.router_dir)
+    new = Router.from_pretrained(res.candidate_dir)
+    rows = {}
+    for name, r in (("before (base)", old), ("after (retrained)", new)):
+        e = evaluate_router(r, recs, trained.fleet, trained.dataset.quality_score,
+                            selector_score="proxy_rm", name=name, default_knob=ROUTER_THRESHOLD)
+        rows[name] = e
+    print(f"\nfull-information check on the {len(recs)} held-out prompts' records (every "
+          f"candidate's answers known), threshold {ROUTER_THRESHOLD}:")
+    for name, e in rows.items():
+        print(f"  {name:18s} quality {e['quality']:.3f}  ${e['cost_per_1k_usd']:.3f} per 1k prompts")
+
+
+def print_before_after(res: Any) -> None:
+    cmp = res.summary["comparison"]
+    q, c = cmp["quality"]["dr"], cmp["cost_usd"]["dr"]
+    print("\noff-policy (doubly robust) estimates on held-out logged traffic, ± one standard error:")
+    print(f"  {'':18s} {'quality':>18s} {'$ per 1k requests':>22s}")
+    for label, key in (("before (base)", "old"), ("after (retrained)", "new")):
+        print(f"  {label:18s} {q[key]['value']:>9.3f} ± {q[key]['std_error']:.3f} "
+              f"{1000 * c[key]['value']:>13.3f} ± {1000 * c[key]['std_error']:.3f}")
+    u = cmp["utility"][res.summary["estimator"]]
+    print(f"  utility difference (new - old): {u['difference']:+.4f} ± {u['std_error']:.4f} "
+          f"(z = {u['z']:+.2f}); served traffic averaged quality {cmp['logged_quality']:.3f}")
+    print(f"  verdict: {'PROMOTED the retrained router' if res.promoted else 'kept the base router'} "
+          f"({res.summary['decision_rule']})")
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default runs/demo)")
+    ap.add_argument("--rounds", type=int, default=3, help="times each held-out prompt is sent")
+    ap.add_argument("--epsilon", type=float, default=0.2, help="the plugin's exploration rate")
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--max-prompts", type=int, default=None, help="use only the first N problems")
+    ap.add_argument("--quick", action="store_true", help="fewer training epochs (for tests)")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    trained = train_and_evaluate(out, args.max_prompts, args.quick)
+    timer.lap("data, reward model, router, evaluation")
+
+    banner("4. A real LiteLLM proxy with the plugin: replay + local SmolLM2 deployments")
+    heldout = trained.val + trained.test  # prompts the router and reward model were not fit on
+    traffic_log = out / "traffic.jsonl"
+    results, _ = serve_traffic(out, trained, heldout, args.rounds, args.epsilon,
+                               args.concurrency, traffic_log)
+    summarise_traffic(results, trained.fleet)
+    timer.lap("proxy traffic")
+
+    banner("5. Feedback and retraining on the traffic log")
+    refs = {r.prompt: str(r.meta["answer"]) for r in trained.dataset.records}
+    feedback, acc = grade_feedback(traffic_log, refs, out / "feedback.jsonl")
+    print(f"graded every served answer against CHAMP's reference answer: {acc:.1%} correct "
+          f"-> {feedback.name} (request_id, correct)")
+    cmd = (f"adaptive-router retrain --logs {traffic_log} --base {trained.router_dir} "
+           f"--out {out / 'retrain'} --feedback {feedback}")
+    print(f"$ {cmd}")
+    from adaptive_router.training.retrain import retrain, split_by_prompt
+
+    res = retrain([traffic_log], trained.router_dir, out / "retrain", feedback=feedback)
+    print_before_after(res)
+    prompts = sorted({r.prompt for r in heldout})
+    _, held_idx = split_by_prompt(prompts, 0.3)
+    full_information_check(res, trained, {prompts[i] for i in held_idx})
+    timer.lap("feedback and retraining")
+
+    banner("Done")
+    for name, secs in timer.steps:
+        print(f"  {name:40s} {secs:7.1f} s")
+    print(f"  {'total':40s} {timer.total():7.1f} s")
+    print(f"\nOutputs in {out}/:")
+    for rel, what in (("results.json", "evaluation table (JSON)"),
+                      ("quality_cost.png", "quality-cost plot of the routers and single models"),
+                      ("reward_model/", "the proxy reward model"),
+                      ("router/", "the BEST-Route (model, n) router"),
+                      ("config.yaml", "the LiteLLM proxy config (with fleet.yaml)"),
+                      ("traffic.jsonl", "the traffic log, one line per routed request"),
+                      ("feedback.jsonl", "graded feedback per request id"),
+                      ("retrain/report.md", "the retraining report (+ quality_cost.png)"),
+                      ("retrain/router/", "the router to deploy after retraining"),
+                      ("proxy.log", "the proxy's own log")):
+        print(f"  {rel:22s} {what}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

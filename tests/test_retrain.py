@@ -216,3 +216,27 @@ def test_unusable_logs_say_why(tmp_path, base_dir):
 
 def test_candidate_key_roundtrip():
     assert Candidate.from_key("cheap#3").n == 3
+
+
+@pytest.mark.slow
+def test_llm_judge_through_litellm_with_a_real_local_model():
+    """The judge labeller calls litellm.completion on a real in-process SmolLM2 (the project's
+    local/ provider): every call is made and every reply is parsed or counted as unparsed."""
+    import litellm
+    from adaptive_router.integrations.litellm_providers import provider_map
+
+    saved = list(litellm.custom_provider_map)
+    litellm.custom_provider_map = provider_map()
+    litellm.utils.custom_llm_setup()
+    try:
+        judge = JudgeLabeler("local/smollm2-135m-instruct", max_tokens=6)
+        lines = [TrafficLogLine(prompt=f"What is {a} + {a}?", decision={"model": "m", "n": 1},
+                                samples=[f"The answer is {2 * a}."]) for a in (2, 5)]
+        labels, sources = label_quality(lines, "judge", judge=judge, progress=False)
+    finally:
+        litellm.custom_provider_map = saved
+    assert judge.calls == 2
+    parsed = [x for x in labels if np.isfinite(x)]
+    assert len(parsed) + judge.unparsed == 2
+    assert all(0.0 <= x <= 1.0 for x in parsed)
+    assert sources.count("judge") == len(parsed)
