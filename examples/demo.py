@@ -315,9 +315,9 @@ def describe(served: Served, prompt: str, bar_write: Callable[[str], None] = pri
               f"{best}{flag}  | {prompt.splitlines()[-1][:60]}")
 
 
-def serve_traffic(out: Path, trained: Trained, prompts_records: Sequence[Record], rounds: int,
-                  epsilon: float, concurrency: int, traffic_log: Path,
-                  verbose: bool = True) -> tuple[list[Served | Exception], list[Record]]:
+def serve_traffic(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path,
+                  prompts_records: Sequence[Record], rounds: int, epsilon: float, concurrency: int,
+                  traffic_log: Path, verbose: bool = True) -> tuple[list[Served | Exception], list[Record]]:
     """Start the proxy, send ``rounds`` x the prompts, stop it. Returns the results in order."""
     from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
     from tqdm.auto import tqdm
@@ -326,8 +326,7 @@ def serve_traffic(out: Path, trained: Trained, prompts_records: Sequence[Record]
     write_records(prompts_records, records_path)
     if traffic_log.exists():
         traffic_log.unlink()
-    config = write_proxy_config(out, trained.fleet, records_path, trained.router_dir,
-                                trained.reward_dir, traffic_log, epsilon)
+    config = write_proxy_config(out, fleet, records_path, router_dir, reward_dir, traffic_log, epsilon)
     print(f"proxy config: {config}")
     sent = [r for _ in range(rounds) for r in prompts_records]
     with LiteLLMProxy(config, log_path=out / "proxy.log", cwd=out, startup_timeout_s=180) as proxy:
@@ -451,8 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     banner("4. A real LiteLLM proxy with the plugin: replay + local SmolLM2 deployments")
     heldout = trained.val + trained.test  # prompts the router and reward model were not fit on
     traffic_log = out / "traffic.jsonl"
-    results, _ = serve_traffic(out, trained, heldout, args.rounds, args.epsilon,
-                               args.concurrency, traffic_log)
+    results, _ = serve_traffic(out, trained.fleet, trained.router_dir, trained.reward_dir, heldout,
+                               args.rounds, args.epsilon, args.concurrency, traffic_log)
     summarise_traffic(results, trained.fleet)
     timer.lap("proxy traffic")
 

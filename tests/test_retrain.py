@@ -147,6 +147,10 @@ def test_reward_labels_and_split_keeps_prompts_together():
                           reward_scores=[-1.0, 2.0], chosen_index=1)
     labels, sources = label_quality([line], "reward", progress=False)
     assert labels[0] == pytest.approx(1 / (1 + np.exp(-2.0))) and sources == ["reward"]
+    votes = TrafficLogLine(prompt="q", decision={"model": "m", "n": 2}, samples=["a", "b"],
+                           reward_scores=[1.0, 1.0], selector="majority")
+    labels, _ = label_quality([votes], "reward", progress=False)
+    assert np.isnan(labels[0])  # vote counts are not reward scores
     prompts = [f"p{i % 50}" for i in range(500)]
     tr, ho = split_by_prompt(prompts, 0.3)
     assert not {prompts[i] for i in tr} & {prompts[i] for i in ho}

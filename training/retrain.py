@@ -274,7 +274,11 @@ def feedback_quality(feedback: Mapping[str, Any] | None) -> float | None:
 def reward_quality(line: TrafficLogLine, temperature: float = 1.0) -> float | None:
     """Quality in [0, 1] from the reward score logged for the served sample: the logistic of
     the score. A Bradley-Terry reward model's score difference is a log-odds of preference, so
-    ``sigmoid(score)`` is the probability of beating a response scored 0."""
+    ``sigmoid(score)`` is the probability of beating a response scored 0. Lines whose scores
+    came from another selector (majority-vote counts) carry no reward score."""
+    selector = (line.model_extra or {}).get("selector", "reward")
+    if selector != "reward":
+        return None
     if line.chosen_index < len(line.reward_scores):
         s = float(line.reward_scores[line.chosen_index])
         if math.isfinite(s):
