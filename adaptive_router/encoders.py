@@ -126,10 +126,18 @@ class SentenceEncoder:
     def _key(self, text: str) -> str:
         return hashlib.sha1(f"{self.id}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
+    #: No token is longer than this many characters in practice: texts are cut to
+    #: ``max_seq_length`` x this before tokenising. The model reads only its first
+    #: ``max_seq_length`` tokens anyway, and tokenising a 200k-token prompt whole only to
+    #: truncate it took minutes (issue 9's bad-input matrix).
+    MAX_CHARS_PER_TOKEN = 16
+
     def encode_uncached(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """The encoder's forward pass alone (the latency floor routing is measured against)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        limit = int(getattr(self.st, "max_seq_length", None) or 512) * self.MAX_CHARS_PER_TOKEN
+        texts = [t[:limit] for t in texts]
         return np.asarray(self.st.encode(list(texts), batch_size=self.batch_size,
                                          normalize_embeddings=True, convert_to_numpy=True,
                                          show_progress_bar=progress), dtype=np.float32)

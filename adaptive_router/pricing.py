@@ -91,12 +91,24 @@ class TokenCounter:
             self._hf = AutoTokenizer.from_pretrained(self.tokenizer, local_files_only=True)
         return self._hf
 
+    #: Texts longer than this (characters) are counted on this prefix and extrapolated by
+    #: length: an expected cost needs no exact count of a 200k-token prompt, and counting one
+    #: exactly took up to half a minute (issue 9). Billed costs use the provider's usage.
+    EXACT_COUNT_CHARS = 100_000
+
     def count_text(self, text: str) -> int:
+        if len(text) > self.EXACT_COUNT_CHARS:
+            head = self.count_text(text[: self.EXACT_COUNT_CHARS])
+            return int(round(head * len(text) / self.EXACT_COUNT_CHARS))
         if self.tokenizer:
             return len(self._hf_tokenizer().encode(text, add_special_tokens=False))
         return _litellm_count(self.model, text=text)
 
     def count_messages(self, messages: list[dict[str, Any]]) -> int:
+        from adaptive_router.prompts import messages_text
+
+        if len(messages_text(messages)) > self.EXACT_COUNT_CHARS:
+            return self.count_text(messages_text(messages))
         if self.tokenizer:
             tok = self._hf_tokenizer()
             if getattr(tok, "chat_template", None):

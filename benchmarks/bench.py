@@ -1,0 +1,652 @@
+"""``make bench``: routing overhead, batching and proxy throughput, measured side by side.
+
+One run, one table (printed, and written to ``docs/bench.md`` with the raw figures in
+``docs/bench.json``):
+
+1. **Decision latency** per router (p50/p99 of ``RoutingEngine.decide`` on one fresh 100-word
+   prompt: prompt checks, router, token counts and policy), next to the encoder's forward pass
+   alone (the floor; ``encode_uncached``), and the ratio routing/encoder. Every repetition uses
+   a prompt never seen before, so no embedding cache flatters the figures; the subjects are
+   measured in interleaved order so that background load hits them alike. **Batched
+   throughput**: ``decide_batch`` over 64 fresh prompts against the encoder's batched pass.
+   Learned routers are trained once on routellm-gsm8k (cached); the in-process part also
+   measures micro-batching (32 concurrent ``adecide``) and the int8 encoder with its agreement.
+2. **The proxy**: two real ``litellm`` proxy processes on 127.0.0.1 over the same replay
+   deployments, one plain and one with the plugin; requests/s and p50/p99 latency at
+   concurrency 1, 8 and 32, from our asyncio + httpx client (client time included), in
+   alternating rounds so that both proxies see the same background load.
+3. **Memory**: resident size of each proxy after its load (the plugin's with the router loaded).
+4. **The plugin's added p50** at concurrency 1 for a 20-word prompt.
+
+Run ``.venv/bin/python benchmarks/bench.py --help`` for the knobs (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the serving path has no disk cache unless configured: never let one flatter the figures
+os.environ.pop("ADAPTIVE_ROUTER_EMBED_CACHE", None)
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from adaptive_router.cost import CostModel  # noqa: E402
+from adaptive_router.domain import Fleet  # noqa: E402
+from adaptive_router.engine import RoutingEngine  # noqa: E402
+from adaptive_router.policy import ThresholdPolicy  # noqa: E402
+from adaptive_router.routers.base import Router  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+LEARNED_ROUTERS = ("linear-probe", "mf", "sw_ranking", "hybrid-prob", "arllm-nir")
+BASELINE_ROUTERS = ("cheapest", "random")
+TARGET_ROUTING_RATIO = 1.2
+TARGET_THROUGHPUT_SHARE = 0.80
+TARGET_ADDED_P50_MS = 10.0
+
+
+
+# -- prompts ---------------------------------------------------------------------------------------
+class PromptPool:
+    """Distinct English prompts of a fixed word count, never handed out twice.
+
+    Built from GSM8K questions when the shared data is present (real text), else from a
+    deterministic word list. Consecutive questions are joined and cut to ``words`` words, each
+    prompt starting at a different question, so no two prompts are equal.
+    """
+
+    def __init__(self, words: int, seed: int = 0, tag: str = "") -> None:
+        self.words = words
+        self.tag = tag
+        self.source, self._questions = _question_texts()
+        rng = np.random.default_rng(seed)
+        self._order = rng.permutation(len(self._questions))
+        self._next = 0
+
+    def take(self, count: int = 1) -> list[str]:
+        out = []
+        for _ in range(count):
+            i = self._next
+            self._next += 1
+            start = int(self._order[i % len(self._order)])
+            words: list[str] = []
+            j = start
+            while len(words) < self.words:
+                words.extend(self._questions[j % len(self._questions)].split())
+                j += 1
+            text = " ".join(words[: self.words])
+            if i >= len(self._order):  # pool exhausted: keep prompts distinct anyway
+                text = f"{text} ({self.tag}{i})"
+            out.append(text)
+        return out
+
+    def one(self) -> str:
+        return self.take(1)[0]
+
+
+_QUESTIONS: tuple[str, list[str]] | None = None
+
+
+def _question_texts() -> tuple[str, list[str]]:
+    global _QUESTIONS
+    if _QUESTIONS is None:
+        root = _data_root()
+        path = root / "routellm" / "gsm8k" / "train.jsonl" if root else None
+        if path is not None and path.exists():
+            qs = [json.loads(line)["question"].replace("\n", " ") for line in path.open(encoding="utf-8")]
+            _QUESTIONS = ("GSM8K train questions", qs)
+        else:
+            from adaptive_router.fast_encoder import sample_texts
+
+            _QUESTIONS = ("synthetic word lists (no shared data)", list(sample_texts(40, 4000, seed=7)))
+    return _QUESTIONS
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("ADAPTIVE_ROUTER_DATA")
+    for cand in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+# -- statistics ------------------------------------------------------------------------------------
+def pct_ms(xs: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1000.0, q)) if len(xs) else float("nan")
+
+
+@dataclass
+class Subject:
+    """One thing whose single-prompt latency and batched throughput are measured."""
+
+    name: str
+    kind: str  # "encoder" | "router"
+    single: Callable[[str], Any]
+    batch: Callable[[list[str]], Any]
+    note: str = ""
+    latencies: list[float] = field(default_factory=list)
+    batch_rates: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "p50_ms": pct_ms(self.latencies, 50),
+                "p99_ms": pct_ms(self.latencies, 99), "reps": len(self.latencies),
+                "batch_prompts_per_s": float(np.median(self.batch_rates)) if self.batch_rates else None,
+                "note": self.note}
+
+
+# -- routers ---------------------------------------------------------------------------------------
+def bench_dir() -> Path:
+    from adaptive_router.local_models import cache_dir
+
+    d = Path(os.environ.get("ADAPTIVE_ROUTER_BENCH_DIR", cache_dir() / "bench"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def gsm8k_dataset() -> Any | None:
+    root = _data_root()
+    if root is None:
+        return None
+    try:
+        from adaptive_router.training.loaders import load_dataset
+
+        return load_dataset("routellm-gsm8k", data_dir=root)
+    except Exception as exc:  # noqa: BLE001 - the bench reports what it could not measure
+        print(f"[bench] routellm-gsm8k unavailable: {exc}", file=sys.stderr)
+        return None
+
+
+def learned_router(name: str, dataset: Any, checkpoints: Path) -> tuple[Router | None, str]:
+    """A trained router: ``checkpoints/name`` when saved, else trained once on gsm8k and saved."""
+    path = checkpoints / name
+    if (path / "config.json").exists():
+        try:
+            return Router.from_pretrained(path), f"checkpoint {path}"
+        except Exception as exc:  # noqa: BLE001
+            return None, f"checkpoint {path} unreadable: {exc}"
+    if dataset is None:
+        return None, "no data to train on"
+    try:
+        from adaptive_router.training.train import train_router
+
+        train, val, _ = dataset.splits(seed=0)
+        print(f"[bench] training {name} on {dataset.name} ({len(train)} prompts), once", file=sys.stderr)
+        router = train_router(name, train, val, dataset.fleet.candidate_keys, dataset.quality_score,
+                              out_dir=path, seed=0, progress=False)
+        return router, f"trained on {dataset.name} train split"
+    except Exception as exc:  # noqa: BLE001
+        return None, f"could not train: {type(exc).__name__}: {str(exc)[:120]}"
+
+
+def bind(router: Router, fleet: Fleet) -> Router:
+    binder = getattr(router, "bind_fleet", None)
+    return binder(fleet) if binder is not None else router
+
+
+def default_router(fleet: Fleet) -> tuple[Router | None, str]:
+    try:
+        from adaptive_router.routers import load_router
+
+        r = bind(load_router("default", fleet=fleet), fleet)
+        RoutingEngine(fleet, r)  # knows the fleet's candidates?
+        return r, "the bundled default router"
+    except Exception as exc:  # noqa: BLE001
+        return None, f"unavailable: {type(exc).__name__}: {str(exc)[:120]}"
+
+
+# -- part 1: in-process ------------------------------------------------------------------------------
+def measure_in_process(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from adaptive_router.batching import MicroBatchingEngine
+    from adaptive_router.encoders import shared_encoder
+    from adaptive_router.routers import load_router
+
+    dataset = gsm8k_dataset()
+    fleet = dataset.fleet if dataset is not None else Fleet.from_dict({
+        "reference": "strong", "models": [
+            {"name": "strong", "price": {"input_per_million": 10, "output_per_million": 30}},
+            {"name": "weak", "price": {"input_per_million": 0.6, "output_per_million": 0.6}}]})
+    encoder = shared_encoder("minilm")
+    encoder.encode_uncached(["warm up the encoder"])
+    pool = PromptPool(100, seed=1, tag="p")
+    cost = CostModel(fleet)
+
+    subjects = [Subject("encoder forward pass (MiniLM, fp32)", "encoder",
+                        lambda p: encoder.encode_uncached([p]), lambda ps: encoder.encode_uncached(ps))]
+    int8_floor = None
+    if not args.skip_int8:
+        from adaptive_router.fast_encoder import QuantizedSentenceEncoder
+
+        q_encoder = QuantizedSentenceEncoder("minilm")
+        q_encoder.encode_uncached(["warm up the int8 encoder"])
+        int8_floor = Subject("encoder forward pass (MiniLM, int8)", "encoder",
+                             lambda p: q_encoder.encode_uncached([p]), lambda ps: q_encoder.encode_uncached(ps))
+        subjects.append(int8_floor)
+    notes: dict[str, str] = {}
+    routers: dict[str, Router] = {}
+    for name in BASELINE_ROUTERS:
+        routers[name] = load_router(name, fleet=fleet)
+    r, note = default_router(fleet)
+    notes["default"] = note
+    if r is not None:
+        routers["default"] = r
+    for name in args.routers:
+        r, note = learned_router(name, dataset, args.checkpoints)
+        notes[name] = note
+        if r is not None:
+            try:
+                routers[name] = bind(r, fleet)
+                RoutingEngine(fleet, routers[name])
+            except Exception as exc:  # noqa: BLE001
+                notes[name] = f"does not fit the fleet: {exc}"
+                routers.pop(name, None)
+    engines = {}
+    for name, router in routers.items():
+        engine = RoutingEngine(fleet, router, ThresholdPolicy(0.5), cost)
+        engines[name] = engine
+        subjects.append(Subject(f"router {name}", "router", engine.decide, engine.decide_batch,
+                                note=notes.get(name, "baseline")))
+    for s in subjects[1:]:  # warm every path once (lazy imports, tokenizers)
+        s.single(pool.one())
+
+    print(f"[bench] decision latency: {args.reps} reps x {len(subjects)} subjects (100-word prompts)",
+          file=sys.stderr)
+    for _ in range(args.reps):
+        for s in subjects:
+            p = pool.one()
+            t0 = time.perf_counter()
+            s.single(p)
+            s.latencies.append(time.perf_counter() - t0)
+    for _ in range(args.batch_reps):
+        for s in subjects:
+            ps = pool.take(args.batch_size)
+            t0 = time.perf_counter()
+            s.batch(ps)
+            s.batch_rates.append(len(ps) / (time.perf_counter() - t0))
+
+    # micro-batching: 32 concurrent decisions, thread-pool engine vs micro-batching engine
+    mb_name = "default" if "default" in routers else next(
+        (n for n in args.routers if n in routers), None)
+    micro: dict[str, Any] = {}
+    if mb_name is not None:
+        plain = engines[mb_name]
+        batched = MicroBatchingEngine(fleet, routers[mb_name], ThresholdPolicy(0.5), cost,
+                                      max_batch_size=32, max_wait_ms=args.micro_batch_ms)
+
+        async def concurrent(engine: RoutingEngine, prompts: list[str]) -> float:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(engine.adecide(p) for p in prompts))
+            return time.perf_counter() - t0
+
+        rates: dict[str, list[float]] = {"thread pool": [], "micro-batched": []}
+        for _ in range(args.batch_reps):
+            for label, eng in (("thread pool", plain), ("micro-batched", batched)):
+                ps = pool.take(32)
+                rates[label].append(32 / asyncio.run(concurrent(eng, ps)))
+        stats = batched.batcher.stats
+        micro = {"router": mb_name, "concurrency": 32,
+                 "thread_pool_prompts_per_s": float(np.median(rates["thread pool"])),
+                 "micro_batched_prompts_per_s": float(np.median(rates["micro-batched"])),
+                 "mean_batch": stats.mean_batch, "largest_batch": stats.largest_batch}
+        batched.router.close()  # type: ignore[attr-defined]
+
+    # the int8 encoder: its floor was measured with the others (its own instance); routing on it
+    # is measured last, because quantising switches the routers' shared encoder in place
+    int8: dict[str, Any] = {}
+    probe_name = "linear-probe" if "linear-probe" in routers else mb_name
+    if int8_floor is not None:
+        from adaptive_router.fast_encoder import decision_agreement, embedding_agreement, quantize_encoder
+
+        agree_prompts = pool.take(200)
+        fp32_emb = encoder.encode_uncached(agree_prompts)
+        fp32_preds = fp32_choice = None
+        if probe_name:
+            fp32_preds = routers[probe_name].predict_batch(agree_prompts)
+            fp32_choice = ThresholdPolicy(0.5).choose(fp32_preds, engines[probe_name].cost_matrix(agree_prompts))
+        quantize_encoder(encoder)
+        q_subjects = [Subject(int8_floor.name + " (again)", "encoder", int8_floor.single, int8_floor.batch)]
+        if probe_name:
+            eng = engines[probe_name]
+            eng.decide(pool.one())
+            q_subjects.append(Subject(f"router {probe_name} on the int8 encoder", "router", eng.decide,
+                                      eng.decide_batch))
+        for _ in range(args.reps):
+            for s in q_subjects:
+                p = pool.one()
+                t0 = time.perf_counter()
+                s.single(p)
+                s.latencies.append(time.perf_counter() - t0)
+        int8_emb = encoder.encode_uncached(agree_prompts)
+        sims = embedding_agreement(fp32_emb, int8_emb)
+        int8 = {"cosine_min": float(sims.min()), "cosine_mean": float(sims.mean()),
+                "prompts": len(agree_prompts), "subjects": [s.summary() for s in q_subjects]}
+        if probe_name:
+            int8_preds = routers[probe_name].predict_batch(agree_prompts)
+            int8_choice = ThresholdPolicy(0.5).choose(int8_preds, engines[probe_name].cost_matrix(agree_prompts))
+            int8["router"] = probe_name
+            int8["decision_agreement"] = float(np.mean(fp32_choice == int8_choice))
+            int8["prediction_argmax_agreement"] = decision_agreement(fp32_preds, int8_preds)
+            int8["max_abs_prediction_change"] = float(np.abs(fp32_preds - int8_preds).max())
+
+    return {
+        "fleet": fleet.candidate_keys,
+        "prompt_source": pool.source,
+        "torch_threads": torch.get_num_threads(),
+        "batch_size": args.batch_size,
+        "subjects": [s.summary() for s in subjects],
+        "unavailable": {k: v for k, v in notes.items() if not any(
+            s.name == f"router {k}" for s in subjects)},
+        "micro_batching": micro,
+        "int8": int8,
+    }
+
+
+# -- part 2: the proxy ------------------------------------------------------------------------------
+def write_proxy_workspace(work: Path, prompts: list[str], router: str) -> dict[str, Path]:
+    """Records, fleet and the two config.yaml files (plain and with the plugin)."""
+    from adaptive_router.records import ModelSamples, Record, write_records
+
+    answer = ("Let us work through it step by step. First we read the question carefully, then we "
+              "compute each quantity in turn and check the result. The answer is 42.")
+    records = [Record(id=f"bench-{i}", prompt=p, models={
+        "strong": ModelSamples(responses=[answer], scores={"correct": [1.0]},
+                               token_num_prompt=len(p.split()) + 8, token_num_responses=[40]),
+        "weak": ModelSamples(responses=[answer], scores={"correct": [1.0]},
+                             token_num_prompt=len(p.split()) + 8, token_num_responses=[40]),
+    }) for i, p in enumerate(prompts)]
+    write_records(records, work / "records.jsonl")
+    (work / "fleet.yaml").write_text(yaml.safe_dump({
+        "reference": "strong", "selector": "first",
+        "models": [{"name": "strong", "litellm_model": "strong-replay", "n": [1], "expected_output_tokens": 40},
+                   {"name": "weak", "litellm_model": "weak-replay", "n": [1], "expected_output_tokens": 40}],
+    }), encoding="utf-8")
+    deployments = [
+        {"model_name": "strong-replay", "litellm_params": {"model": "replay/strong"},
+         "model_info": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1.0e-05}},
+        {"model_name": "weak-replay", "litellm_params": {"model": "replay/weak"},
+         "model_info": {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6.0e-07}},
+    ]
+    providers = [{"provider": "replay",
+                  "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}]
+    plain = {"model_list": deployments,
+             "litellm_settings": {"custom_provider_map": providers, "telemetry": False}}
+    plugin = {"model_list": [{"model_name": "adaptive-router", "litellm_params": {"model": "replay/weak"}},
+                             *deployments],
+              "litellm_settings": {
+                  "custom_provider_map": providers, "telemetry": False,
+                  "callbacks": ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"],
+                  "adaptive_router": {"fleet": str(work / "fleet.yaml"), "router": router,
+                                      "policy": {"threshold": 0.5},
+                                      "traffic_log": str(work / "traffic.jsonl")}}}
+    (work / "plain.yaml").write_text(yaml.safe_dump(plain), encoding="utf-8")
+    (work / "plugin.yaml").write_text(yaml.safe_dump(plugin), encoding="utf-8")
+    return {"records": work / "records.jsonl", "plain": work / "plain.yaml", "plugin": work / "plugin.yaml",
+            "log": work / "traffic.jsonl", "fleet": work / "fleet.yaml"}
+
+
+def proxy_router_spec(work: Path) -> tuple[str, str]:
+    """The router the plugin loads: the bundled default if it fits the bench fleet, else a
+    linear probe over the same encoder (same compute) saved in the workspace."""
+    fleet = Fleet.from_yaml(work / "fleet.yaml")
+    r, note = default_router(fleet)
+    if r is not None:
+        return "default", note
+    from adaptive_router.routers.linear_probe import LinearProbeRouter
+
+    probe = LinearProbeRouter(fleet.candidate_keys, reference="strong#1")
+    probe.weight = np.random.default_rng(0).normal(0, 1, probe.weight.shape).astype(np.float32)
+    probe.save_pretrained(work / "router")
+    return str(work / "router"), f"default router {note}; a linear probe on MiniLM stands in (same compute)"
+
+
+def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
+    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy, LoadResult, run_load
+
+    work = Path(tempfile.mkdtemp(prefix="adaptive-router-bench-"))
+    levels = {1: args.requests_c1, 8: args.requests_c8, 32: args.requests_c32}
+    warmup = 16
+    need = warmup * 2 + sum(levels.values()) * 2 + 64
+    prompts = PromptPool(20, seed=2, tag="q").take(need)
+    paths = write_proxy_workspace(work, prompts, "default")
+    router_spec, router_note = proxy_router_spec(work)
+    paths = write_proxy_workspace(work, prompts, router_spec)
+    env = {"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(paths["records"])}
+    cursor = {"plain": 0, "plugin": 0}
+    # the plugin never sees a prompt twice (no embedding-cache hits); plain takes the other half
+    offset = {"plain": len(prompts) // 2, "plugin": 0}
+
+    def payloads(which: str, count: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(count):
+            i = offset[which] + cursor[which]
+            cursor[which] += 1
+            model = "adaptive-router" if which == "plugin" else ("weak-replay" if i % 2 else "strong-replay")
+            out.append({"model": model, "messages": [{"role": "user", "content": prompts[i]}]})
+        return out
+
+    results: dict[str, dict[int, list[LoadResult]]] = {"plain": {}, "plugin": {}}
+    rss: dict[str, int] = {}
+    print(f"[bench] proxy: starting plain and plugin proxies (router: {router_note})", file=sys.stderr)
+    with LiteLLMProxy(paths["plain"], env=env, log_path=work / "plain.log") as plain, \
+            LiteLLMProxy(paths["plugin"], env=env, log_path=work / "plugin.log") as plugin:
+        proxies = {"plain": plain, "plugin": plugin}
+        for which, proxy in proxies.items():  # warm-up: the plugin loads its router here
+            res = asyncio.run(run_load(proxy.base_url, proxy.master_key, payloads(which, warmup),
+                                       concurrency=4, total=warmup, time_limit_s=300))
+            if res.errors:
+                raise RuntimeError(f"{which} proxy failed its warm-up: {res.errors[:3]}\n"
+                                   f"{proxy.log_text()[-3000:]}")
+        for c, total in levels.items():
+            per_round = max(c, total // args.rounds)
+            print(f"[bench] proxy: concurrency {c}, {args.rounds} rounds x {per_round} requests each",
+                  file=sys.stderr)
+            for _ in range(args.rounds):
+                for which, proxy in proxies.items():
+                    res = asyncio.run(run_load(proxy.base_url, proxy.master_key,
+                                               payloads(which, per_round), concurrency=c,
+                                               total=per_round, time_limit_s=args.time_limit))
+                    results[which].setdefault(c, []).append(res)
+        for which, proxy in proxies.items():
+            gc.collect()
+            rss[which] = proxy.rss_bytes()
+        log_lines = sum(1 for _ in paths["log"].open(encoding="utf-8")) if paths["log"].exists() else 0
+
+    out: dict[str, Any] = {"router": router_spec, "router_note": router_note, "levels": {},
+                           "rss_mb": {k: v / 2**20 for k, v in rss.items()},
+                           "traffic_log_lines": log_lines,
+                           "plugin_requests": cursor["plugin"], "workspace": str(work)}
+    for c in levels:
+        row = {}
+        for which in ("plain", "plugin"):
+            runs = results[which][c]
+            lat = [x for r in runs for x in r.latencies_s]
+            n = sum(r.requests for r in runs)
+            wall = sum(r.wall_s for r in runs)
+            row[which] = {"requests": n, "errors": sum(len(r.errors) for r in runs),
+                          "rps": n / wall if wall else 0.0, "p50_ms": pct_ms(lat, 50),
+                          "p99_ms": pct_ms(lat, 99),
+                          "first_errors": [e for r in runs for e in r.errors][:3]}
+        row["throughput_share"] = row["plugin"]["rps"] / row["plain"]["rps"] if row["plain"]["rps"] else 0
+        row["added_p50_ms"] = row["plugin"]["p50_ms"] - row["plain"]["p50_ms"]
+        out["levels"][c] = row
+    return out
+
+
+# -- the table ---------------------------------------------------------------------------------------
+def _ok(flag: bool) -> str:
+    return "met" if flag else "NOT met"
+
+
+def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> str:
+    rows = ["| # | measure | adaptive-router | reference | ratio | target |",
+            "|---|---|---|---|---|---|"]
+    if inproc:
+        floor = inproc["subjects"][0]
+        fp = floor["p50_ms"]
+        rows.append(f"| 1 | {floor['name']}, 1 prompt of 100 words: p50 / p99 | "
+                    f"{fp:.1f} / {floor['p99_ms']:.1f} ms | (the floor) | 1.00x | |")
+        for s in inproc["subjects"][1:]:
+            ratio = s["p50_ms"] / fp
+            name = s["name"].removeprefix("router ")
+            if s["kind"] == "encoder":
+                target = ""
+            elif name in BASELINE_ROUTERS:
+                target = "(reads no prompt)"
+            else:
+                target = f"<= {TARGET_ROUTING_RATIO}x: {_ok(ratio <= TARGET_ROUTING_RATIO)}"
+            label = s["name"] if s["kind"] == "encoder" else f"decision latency, {s['name']}"
+            rows.append(f"| 1 | {label}: p50 / p99 | {s['p50_ms']:.1f} / {s['p99_ms']:.1f} ms | "
+                        f"fp32 encoder {fp:.1f} ms | {ratio:.2f}x | {target} |")
+        fb = floor["batch_prompts_per_s"]
+        for s in inproc["subjects"][1:]:
+            if s["name"].removeprefix("router ") in BASELINE_ROUTERS or not s["batch_prompts_per_s"]:
+                continue
+            label = s["name"] if s["kind"] == "encoder" else f"batched decisions, {s['name']}"
+            rows.append(f"| 1 | {label}, batches of {inproc['batch_size']} prompts | {s['batch_prompts_per_s']:.0f} prompts/s | "
+                        f"fp32 encoder {fb:.0f} prompts/s | {s['batch_prompts_per_s'] / fb:.2f}x | |")
+        mb = inproc.get("micro_batching") or {}
+        if mb:
+            rows.append(f"| 1 | 32 concurrent `adecide` ({mb['router']}): micro-batched vs thread pool | "
+                        f"{mb['micro_batched_prompts_per_s']:.0f} prompts/s (mean batch "
+                        f"{mb['mean_batch']:.1f}) | {mb['thread_pool_prompts_per_s']:.0f} prompts/s | "
+                        f"{mb['micro_batched_prompts_per_s'] / mb['thread_pool_prompts_per_s']:.2f}x | |")
+        q = inproc.get("int8") or {}
+        subs = q.get("subjects", [])
+        if len(subs) == 2:
+            qf, qr = subs
+            rows.append(f"| 1 | decision latency, {qr['name']}: p50 / p99 | {qr['p50_ms']:.1f} / "
+                        f"{qr['p99_ms']:.1f} ms | int8 encoder {qf['p50_ms']:.1f} ms | "
+                        f"{qr['p50_ms'] / qf['p50_ms']:.2f}x | <= {TARGET_ROUTING_RATIO}x: "
+                        f"{_ok(qr['p50_ms'] / qf['p50_ms'] <= TARGET_ROUTING_RATIO)} |")
+        if q.get("router"):
+            rows.append(f"| 1 | int8 vs fp32 on {q['prompts']} prompts: same decision ({q['router']}) | "
+                        f"{q['decision_agreement']:.1%} (embedding cosine min {q['cosine_min']:.3f}, "
+                        f"mean {q['cosine_mean']:.4f}) | fp32 | | |")
+    if proxy:
+        for c, row in proxy["levels"].items():
+            pl, pg = row["plain"], row["plugin"]
+            target = ""
+            if int(c) == 32:
+                target = f">= {TARGET_THROUGHPUT_SHARE:.0%} of plain: {_ok(row['throughput_share'] >= TARGET_THROUGHPUT_SHARE)}"
+            rows.append(f"| 2 | proxy at concurrency {c}: req/s, p50 / p99 | {pg['rps']:.1f} req/s, "
+                        f"{pg['p50_ms']:.1f} / {pg['p99_ms']:.1f} ms ({pg['errors']} errors / {pg['requests']}) | "
+                        f"plain {pl['rps']:.1f} req/s, {pl['p50_ms']:.1f} / {pl['p99_ms']:.1f} ms "
+                        f"({pl['errors']} errors) | {row['throughput_share']:.2f}x | {target} |")
+        rss = proxy["rss_mb"]
+        rows.append(f"| 3 | proxy resident memory (router: {proxy['router']}) | {rss['plugin']:.0f} MB | "
+                    f"plain {rss['plain']:.0f} MB | {rss['plugin'] / rss['plain']:.2f}x | |")
+        c1 = proxy["levels"][1]
+        rows.append(f"| 4 | plugin's added p50 at concurrency 1, 20-word prompt | "
+                    f"+{c1['added_p50_ms']:.1f} ms | plain p50 {c1['plain']['p50_ms']:.1f} ms | | "
+                    f"<= {TARGET_ADDED_P50_MS:g} ms: {_ok(c1['added_p50_ms'] <= TARGET_ADDED_P50_MS)} |")
+    return "\n".join(rows)
+
+
+def machine_facts() -> dict[str, Any]:
+    facts: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                             "platform": platform.platform()}
+    try:
+        facts["load_average_1m_at_end"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    for pkg in ("torch", "litellm", "sentence_transformers"):
+        try:
+            facts[pkg] = __import__(pkg).__version__
+        except Exception:  # noqa: BLE001
+            pass
+    return facts
+
+
+def write_docs(table: str, data: dict[str, Any], out_md: Path, out_json: Path, command: str) -> None:
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    inproc = data.get("in_process") or {}
+    proxy = data.get("proxy") or {}
+    notes = []
+    if inproc:
+        notes.append(f"- Prompts: {inproc['prompt_source']}; every repetition a prompt never seen before "
+                     f"(no cache hits); torch threads: {inproc['torch_threads']}.")
+        for name, why in (inproc.get("unavailable") or {}).items():
+            notes.append(f"- Router `{name}` not measured: {why}.")
+    if proxy:
+        notes.append(f"- Proxy router: {proxy['router_note']}. Replay deployments (no network); the "
+                     f"plugin wrote {proxy['traffic_log_lines']} traffic-log lines for "
+                     f"{proxy['plugin_requests']} requests.")
+    m = data["machine"]
+    notes.append(f"- Machine: {m.get('cpus')} CPUs, load average {m.get('load_average_1m_at_end', '?'):.1f} "
+                 f"at the end (the CPUs are shared; ratios come from interleaved measurements of one run).")
+    text = (f"# Benchmark: routing overhead and proxy throughput\n\n"
+            f"Produced by `{command}` on {data['finished']} (UTC). Raw figures: "
+            f"[`{out_json.name}`]({out_json.name}).\n\n{table}\n\n" + "\n".join(notes) + "\n")
+    out_md.write_text(text, encoding="utf-8")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="few repetitions (a smoke run, not figures)")
+    ap.add_argument("--routers", default=",".join(LEARNED_ROUTERS),
+                    help="learned routers to measure (trained once on routellm-gsm8k when no checkpoint)")
+    ap.add_argument("--checkpoints", type=Path, default=None,
+                    help="folder with <router>/ checkpoints (default: the cache's bench folder)")
+    ap.add_argument("--reps", type=int, default=40, help="single-prompt repetitions per subject")
+    ap.add_argument("--batch-reps", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--micro-batch-ms", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating plain/plugin rounds per level")
+    ap.add_argument("--requests-c1", type=int, default=90)
+    ap.add_argument("--requests-c8", type=int, default=300)
+    ap.add_argument("--requests-c32", type=int, default=600)
+    ap.add_argument("--time-limit", type=float, default=90.0, help="seconds per load round at most")
+    ap.add_argument("--skip-proxy", action="store_true")
+    ap.add_argument("--skip-in-process", action="store_true")
+    ap.add_argument("--skip-int8", action="store_true")
+    ap.add_argument("--out", type=Path, default=DOCS / "bench.md")
+    ap.add_argument("--json", type=Path, default=DOCS / "bench.json")
+    args = ap.parse_args(argv)
+    args.routers = [r for r in args.routers.split(",") if r]
+    if args.quick:
+        args.reps, args.batch_reps, args.rounds = 8, 1, 1
+        args.requests_c1, args.requests_c8, args.requests_c32 = 10, 40, 64
+    args.checkpoints = args.checkpoints or bench_dir() / "checkpoints"
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "make bench" if argv is None and len(sys.argv) == 1 else "python benchmarks/bench.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    started = time.time()
+    inproc = None if args.skip_in_process else measure_in_process(args)
+    proxy = None if args.skip_proxy else measure_proxy(args)
+    table = build_table(inproc, proxy)
+    data = {"command": command, "started": started,
+            "finished": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "duration_s": time.time() - started, "machine": machine_facts(),
+            "in_process": inproc, "proxy": proxy, "table": table}
+    print(table)
+    write_docs(table, data, args.out, args.json, command)
+    print(f"\nwritten: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}, "
+          f"{args.json.name} ({data['duration_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

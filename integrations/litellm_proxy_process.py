@@ -1,0 +1,317 @@
+"""Run a real LiteLLM proxy process on 127.0.0.1 and put load on it.
+
+Used by the integration tests, the load and soak tests and ``make bench``; also handy to load-test
+your own config.yaml::
+
+    with LiteLLMProxy("examples/litellm/config.yaml") as proxy:
+        result = asyncio.run(run_load(proxy.base_url, proxy.master_key, payloads,
+                                      concurrency=32, total=1000))
+        print(result.summary())
+
+:class:`LiteLLMProxy` starts ``litellm --config ... --host 127.0.0.1`` with a freshly generated
+master key (the proxy refuses well-known defaults), waits for ``/health/liveliness``, reports its
+resident memory, and stops it (SIGTERM, then SIGKILL) on exit. :func:`run_load` is a bounded
+asyncio + httpx client: at most ``total`` requests and ``time_limit_s`` seconds, ``concurrency``
+in flight, one latency per request, client time included (as a user sees it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptive_router.errors import ConfigError
+
+LOOPBACK = "127.0.0.1"
+
+
+def new_master_key() -> str:
+    """A random proxy master key (``sk-`` + 32 hex digits)."""
+    return "sk-" + secrets.token_hex(16)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _litellm_command() -> list[str]:
+    exe = Path(sys.executable).parent / "litellm"
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "import sys; from litellm import run_server; sys.exit(run_server())"]
+
+
+class LiteLLMProxy:
+    """A LiteLLM proxy subprocess bound to 127.0.0.1 (a context manager).
+
+    Parameters
+    ----------
+    config: the proxy's config.yaml.
+    env: extra environment variables (the plugin's ``ADAPTIVE_ROUTER_*`` settings, say).
+    log_path: where the proxy's stdout/stderr go (a temporary file by default); read it with
+        :meth:`log_text` when something fails.
+    startup_timeout_s: how long to wait for ``/health/liveliness``.
+    cwd: the working directory of the process.
+    """
+
+    def __init__(
+        self,
+        config: str | Path,
+        env: Mapping[str, str] | None = None,
+        log_path: str | Path | None = None,
+        startup_timeout_s: float = 120.0,
+        cwd: str | Path | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.config = Path(config)
+        if not self.config.exists():
+            raise ConfigError(f"proxy config {self.config} does not exist")
+        self.extra_env = dict(env or {})
+        self.port = port or free_port()
+        self.master_key = new_master_key()
+        self.startup_timeout_s = startup_timeout_s
+        self.cwd = Path(cwd) if cwd else None
+        if log_path is None:
+            import tempfile
+
+            fd, name = tempfile.mkstemp(prefix="litellm-proxy-", suffix=".log")
+            os.close(fd)
+            log_path = name
+        self.log_path = Path(log_path)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.master_key}"}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> LiteLLMProxy:
+        env = dict(os.environ)
+        env.update({
+            "LITELLM_MASTER_KEY": self.master_key,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "LITELLM_TELEMETRY": "False",
+            "DISABLE_SCHEMA_UPDATE": "True",
+        })
+        env.pop("DATABASE_URL", None)
+        env.update(self.extra_env)
+        cmd = _litellm_command() + ["--config", str(self.config), "--host", LOOPBACK,
+                                    "--port", str(self.port)]
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=self.cwd,
+                                            start_new_session=True)
+        finally:
+            log.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + self.startup_timeout_s
+        url = f"{self.base_url}/health/liveliness"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"the LiteLLM proxy exited with status {self.process.returncode} "
+                                   f"while starting; its log:\n{self.log_text()[-4000:]}")
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"the LiteLLM proxy was not ready within {self.startup_timeout_s:.0f} s; "
+                           f"its log:\n{self.log_text()[-4000:]}")
+
+    def alive(self) -> bool:
+        """Whether the process runs and answers its liveliness probe."""
+        import httpx
+
+        if self.process is None or self.process.poll() is not None:
+            return False
+        try:
+            return httpx.get(f"{self.base_url}/health/liveliness", timeout=5.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(5)
+
+    def __enter__(self) -> LiteLLMProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- observation ------------------------------------------------------------------------
+    def rss_bytes(self) -> int:
+        """Resident memory of the proxy and its child processes, in bytes."""
+        import psutil
+
+        if self.process is None:
+            return 0
+        try:
+            root = psutil.Process(self.process.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+
+# -- the load client ------------------------------------------------------------------------------
+@dataclass
+class LoadResult:
+    """Latencies and outcomes of one load run."""
+
+    concurrency: int
+    latencies_s: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.statuses)
+
+    @property
+    def ok(self) -> int:
+        return sum(1 for s in self.statuses if s == 200)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.wall_s if self.wall_s > 0 else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies_s, q) * 1000) if self.latencies_s else float("nan")
+
+    @property
+    def p50_ms(self) -> float:
+        return self.percentile_ms(50)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentile_ms(99)
+
+    def summary(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "requests": self.requests, "ok": self.ok,
+                "errors": len(self.errors), "rps": round(self.rps, 2),
+                "p50_ms": round(self.p50_ms, 2), "p99_ms": round(self.p99_ms, 2),
+                "wall_s": round(self.wall_s, 2)}
+
+
+async def run_load(
+    base_url: str,
+    master_key: str,
+    payloads: Sequence[Mapping[str, Any]] | Callable[[int], Mapping[str, Any]],
+    concurrency: int,
+    total: int,
+    time_limit_s: float = 120.0,
+    path: str = "/v1/chat/completions",
+    request_timeout_s: float = 60.0,
+    on_response: Callable[[int, Any], None] | None = None,
+) -> LoadResult:
+    """Send ``total`` requests (``payloads[i]``, cycled) with ``concurrency`` in flight.
+
+    Stops early when ``time_limit_s`` has passed (no new requests start after it). A non-200
+    answer or a transport error is recorded in ``errors``; ``on_response(i, httpx.Response)``
+    may inspect each answer.
+    """
+    import httpx
+
+    if concurrency < 1 or total < 0:
+        raise ConfigError(f"concurrency must be >= 1 and total >= 0, got {concurrency}, {total}")
+    if not base_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        raise ConfigError(f"run_load only targets loopback addresses, got {base_url}")
+
+    def payload(i: int) -> Mapping[str, Any]:
+        if callable(payloads):
+            return payloads(i)
+        return payloads[i % len(payloads)]
+
+    result = LoadResult(concurrency=concurrency)
+    next_index = 0
+    start = time.perf_counter()
+    deadline = start + time_limit_s
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {master_key}"}
+
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits,
+                                 timeout=request_timeout_s) as client:
+        async def worker() -> None:
+            nonlocal next_index
+            while True:
+                if next_index >= total or time.perf_counter() > deadline:
+                    return
+                i = next_index
+                next_index += 1
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.post(path, json=payload(i))
+                    status = resp.status_code
+                    if status != 200:
+                        result.errors.append(f"{status}: {resp.text[:300]}")
+                    if on_response is not None:
+                        on_response(i, resp)
+                except httpx.HTTPError as exc:
+                    status = 0
+                    result.errors.append(f"{type(exc).__name__}: {exc}")
+                result.latencies_s.append(time.perf_counter() - t0)
+                result.statuses.append(status)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.wall_s = time.perf_counter() - start
+    return result
