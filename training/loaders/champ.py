@@ -23,6 +23,7 @@ bison entry; this is Google's cheapest current text model, like PaLM 2 was in it
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from adaptive_router.training.loaders.dataset import RoutingDataset
@@ -76,8 +77,11 @@ def grade_champ(solution: str, final: str | None, reference: str) -> bool:
     return grade(text, reference)
 
 
-def load_champ(data_dir: str | Path | None = None, settings: tuple[str, ...] = SAMPLE_SETTINGS) -> RoutingDataset:
-    """270 problems x 4 models x ``len(settings)`` samples, correctness by answer matching."""
+@functools.lru_cache(maxsize=4)
+def _champ_table(settings: tuple[str, ...]) -> tuple[list[tuple[str, str, str, str]], list[int],
+                                                     dict[tuple[int, str], dict[str, list]]]:
+    """The graded, token-counted table (computed once per process: grading ~10k responses
+    and counting their tokens is the slow part; records are rebuilt fresh on every load)."""
     try:
         import champ_dataset
     except ImportError:
@@ -107,18 +111,28 @@ def load_champ(data_dir: str | Path | None = None, settings: tuple[str, ...] = S
         slot["responses"].append(response)
         slot["correct"].append(1.0 if grade_champ(solution, final, problems[i].answer) else 0.0)
         slot["tokens"].append(tok[2 * j] + tok[2 * j + 1])
+    rows = [(p.identifier, prompts[i], p.category, p.answer) for i, p in enumerate(problems)]
+    return rows, p_tok, per
+
+
+def load_champ(data_dir: str | Path | None = None, settings: tuple[str, ...] = SAMPLE_SETTINGS) -> RoutingDataset:
+    """270 problems x 4 models x ``len(settings)`` samples, correctness by answer matching.
+
+    ``data_dir`` is accepted for a uniform loader signature; the data come from the installed
+    ``champ-dataset`` package.
+    """
+    rows, p_tok, per = _champ_table(tuple(settings))
     records = []
-    for i, p in enumerate(problems):
+    for i, (ident, prompt, category, answer) in enumerate(rows):
         models = {
-            ours: ModelSamples(responses=per[(i, label)]["responses"],
-                               scores={"correct": per[(i, label)]["correct"]},
+            ours: ModelSamples(responses=list(per[(i, label)]["responses"]),
+                               scores={"correct": list(per[(i, label)]["correct"])},
                                token_num_prompt=p_tok[i],
-                               token_num_responses=per[(i, label)]["tokens"])
+                               token_num_responses=list(per[(i, label)]["tokens"]))
             for label, (ours, _) in MODELS.items()
         }
-        records.append(Record(id=f"champ-{p.identifier}", prompt=prompts[i], source="champ",
-                              task=p.category, models=models,
-                              meta={"answer": p.answer, "settings": list(settings)}))
+        records.append(Record(id=f"champ-{ident}", prompt=prompt, source="champ", task=category,
+                              models=models, meta={"answer": answer, "settings": list(settings)}))
     return RoutingDataset(
         name="champ", records=records, models=[ours for ours, _ in MODELS.values()],
         quality_score="correct", fleet=champ_fleet(),
