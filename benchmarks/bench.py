@@ -361,43 +361,25 @@ def measure_in_process(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- part 2: the proxy ------------------------------------------------------------------------------
 def write_proxy_workspace(work: Path, prompts: list[str], router: str) -> dict[str, Path]:
-    """Records, fleet and the two config.yaml files (plain and with the plugin)."""
-    from adaptive_router.records import ModelSamples, Record, write_records
+    """Records, fleet and the two config.yaml files (plain and with the plugin), same deployments."""
+    from adaptive_router.integrations.litellm_proxy_process import (
+        replay_deployment,
+        write_proxy_config,
+        write_replay_records,
+    )
 
-    answer = ("Let us work through it step by step. First we read the question carefully, then we "
-              "compute each quantity in turn and check the result. The answer is 42.")
-    records = [Record(id=f"bench-{i}", prompt=p, models={
-        "strong": ModelSamples(responses=[answer], scores={"correct": [1.0]},
-                               token_num_prompt=len(p.split()) + 8, token_num_responses=[40]),
-        "weak": ModelSamples(responses=[answer], scores={"correct": [1.0]},
-                             token_num_prompt=len(p.split()) + 8, token_num_responses=[40]),
-    }) for i, p in enumerate(prompts)]
-    write_records(records, work / "records.jsonl")
+    write_replay_records(work / "records.jsonl", prompts, ["strong", "weak"])
     (work / "fleet.yaml").write_text(yaml.safe_dump({
         "reference": "strong", "selector": "first",
         "models": [{"name": "strong", "litellm_model": "strong-replay", "n": [1], "expected_output_tokens": 40},
                    {"name": "weak", "litellm_model": "weak-replay", "n": [1], "expected_output_tokens": 40}],
     }), encoding="utf-8")
-    deployments = [
-        {"model_name": "strong-replay", "litellm_params": {"model": "replay/strong"},
-         "model_info": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1.0e-05}},
-        {"model_name": "weak-replay", "litellm_params": {"model": "replay/weak"},
-         "model_info": {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6.0e-07}},
-    ]
-    providers = [{"provider": "replay",
-                  "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}]
-    plain = {"model_list": deployments,
-             "litellm_settings": {"custom_provider_map": providers, "telemetry": False}}
-    plugin = {"model_list": [{"model_name": "adaptive-router", "litellm_params": {"model": "replay/weak"}},
-                             *deployments],
-              "litellm_settings": {
-                  "custom_provider_map": providers, "telemetry": False,
-                  "callbacks": ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"],
-                  "adaptive_router": {"fleet": str(work / "fleet.yaml"), "router": router,
-                                      "policy": {"threshold": 0.5},
-                                      "traffic_log": str(work / "traffic.jsonl")}}}
-    (work / "plain.yaml").write_text(yaml.safe_dump(plain), encoding="utf-8")
-    (work / "plugin.yaml").write_text(yaml.safe_dump(plugin), encoding="utf-8")
+    deployments = [replay_deployment("strong-replay", "strong", 2.5e-06, 1.0e-05),
+                   replay_deployment("weak-replay", "weak", 1.5e-07, 6.0e-07)]
+    write_proxy_config(work / "plain.yaml", deployments)
+    write_proxy_config(work / "plugin.yaml", deployments, plugin={
+        "fleet": str(work / "fleet.yaml"), "router": router, "policy": {"threshold": 0.5},
+        "traffic_log": str(work / "traffic.jsonl")})
     return {"records": work / "records.jsonl", "plain": work / "plain.yaml", "plugin": work / "plugin.yaml",
             "log": work / "traffic.jsonl", "fleet": work / "fleet.yaml"}
 

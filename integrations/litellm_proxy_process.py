@@ -315,3 +315,60 @@ async def run_load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.wall_s = time.perf_counter() - start
     return result
+
+
+# -- config builders (tests and the benchmark) ----------------------------------------------------
+HOOK_CALLBACK = "adaptive_router.integrations.litellm_proxy_hook.proxy_handler"
+REPLAY_PROVIDER = {"provider": "replay",
+                   "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}
+
+
+def replay_deployment(group: str, model: str, input_per_token: float, output_per_token: float,
+                      **litellm_params: Any) -> dict[str, Any]:
+    """A ``model_list`` entry serving ``replay/<model>`` as model group ``group``, priced."""
+    return {"model_name": group, "litellm_params": {"model": f"replay/{model}", **litellm_params},
+            "model_info": {"input_cost_per_token": input_per_token, "output_cost_per_token": output_per_token}}
+
+
+def write_proxy_config(
+    path: str | Path,
+    deployments: Sequence[Mapping[str, Any]],
+    plugin: Mapping[str, Any] | None = None,
+    alias: str = "adaptive-router",
+    litellm_settings: Mapping[str, Any] | None = None,
+    router_settings: Mapping[str, Any] | None = None,
+) -> Path:
+    """A proxy config.yaml: the deployments, the replay provider, and (with ``plugin``, the
+    ``adaptive_router`` settings) the plugin's callback and public alias."""
+    import yaml
+
+    settings: dict[str, Any] = {"custom_provider_map": [REPLAY_PROVIDER], "telemetry": False}
+    model_list = list(deployments)
+    if plugin is not None:
+        settings["callbacks"] = [HOOK_CALLBACK]
+        settings["adaptive_router"] = dict(plugin)
+        first = model_list[0]["litellm_params"]["model"]
+        model_list = [{"model_name": alias, "litellm_params": {"model": first}}, *model_list]
+    settings.update(litellm_settings or {})
+    config: dict[str, Any] = {"model_list": model_list, "litellm_settings": settings}
+    if router_settings:
+        config["router_settings"] = dict(router_settings)
+    p = Path(path)
+    p.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def write_replay_records(path: str | Path, prompts: Sequence[str], models: Sequence[str],
+                         answers: Sequence[str] | None = None, output_tokens: int = 40) -> Path:
+    """Records answering every prompt for every model (one recorded sample per answer text)."""
+    from adaptive_router.records import ModelSamples, Record, write_records
+
+    answers = list(answers or ["Let us work through it step by step. We read the question, compute "
+                               "each quantity in turn and check the result. The answer is 42."])
+    records = [Record(id=f"rec-{i}", prompt=p, models={
+        m: ModelSamples(responses=answers, scores={"correct": [1.0] * len(answers)},
+                        token_num_prompt=max(1, len(p) // 4),
+                        token_num_responses=[output_tokens] * len(answers))
+        for m in models}) for i, p in enumerate(prompts)]
+    write_records(records, path)
+    return Path(path)
