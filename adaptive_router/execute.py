@@ -9,6 +9,7 @@ models are cached per process, so a server executing many decisions loads each o
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from adaptive_router.samplers import Sampler, sampler_for_model
 def _reward_model(path: str) -> RewardModel:
     from adaptive_router.reward_models import load_reward_model
 
-    return load_reward_model(path)
+    return load_reward_model(os.path.expandvars(os.path.expanduser(path)))
 
 
 _SAMPLERS: dict[tuple[str, str], Sampler] = {}

@@ -113,25 +113,25 @@ class HFRewardModel(RewardModel):
 
 
 def response_features(encoder: Any, prompts: Sequence[str], responses: Sequence[str],
-                      tail_chars: int = 600) -> np.ndarray:
+                      tail_chars: int = 400) -> np.ndarray:
     """The proxy reward model's input for (prompt, response) pairs.
 
-    The encoder truncates long texts (MiniLM reads ~256 word pieces), and a solution's verdict
-    sits at its end, so the response is embedded twice: its opening and its last ``tail_chars``
-    characters. With the prompt's embedding this gives [r_head, r_tail, p * r_head, p * r_tail]
-    (the products let a linear layer see prompt-response agreement) plus two scalar cues: the
-    response's length (log characters) and whether it states a final answer.
+    The encoder reads ~256 word pieces at most, and a solution's verdict sits at its end, so the
+    response is embedded by its last ``tail_chars`` characters (short texts also keep the
+    encoder fast on a CPU). With the prompt's embedding this gives [r, p * r] (the product lets
+    a linear layer see prompt-response agreement) plus two scalar cues: the response's length
+    (log characters) and whether it states a final answer.
     """
     prompts, responses = list(prompts), list(responses)
     tails = [r[-tail_chars:] for r in responses]
-    emb = encoder.encode(list(dict.fromkeys(prompts + responses + tails)))
-    index = {t: i for i, t in enumerate(dict.fromkeys(prompts + responses + tails))}
+    unique = list(dict.fromkeys(prompts + tails))
+    index = {t: i for i, t in enumerate(unique)}
+    emb = encoder.encode(unique)
     p = emb[[index[t] for t in prompts]]
-    h = emb[[index[t] for t in responses]]
-    t = emb[[index[x] for x in tails]]
-    length = np.log1p([len(r) for r in responses])[:, None] / 8.0
-    marked = np.array([[1.0 if _ANSWER_MARK.search(r) else 0.0] for r in responses])
-    return np.concatenate([h, t, p * h, p * t, length, marked], axis=1).astype(np.float32)
+    r = emb[[index[t] for t in tails]]
+    length = np.log1p([len(x) for x in responses])[:, None] / 8.0
+    marked = np.array([[1.0 if _ANSWER_MARK.search(x) else 0.0] for x in responses]).reshape(-1, 1)
+    return np.concatenate([r, p * r, length, marked], axis=1).astype(np.float32)
 
 
 class ProxyRewardModel(RewardModel):
@@ -147,7 +147,7 @@ class ProxyRewardModel(RewardModel):
         self,
         encoder: str = "minilm",
         hidden: int = 128,
-        tail_chars: int = 600,
+        tail_chars: int = 400,
         weights: dict[str, np.ndarray] | None = None,
         disk_cache: str | Path | None = None,
         batch_size: int = 64,
@@ -199,7 +199,7 @@ class ProxyRewardModel(RewardModel):
         if missing:
             raise CheckpointError(f"{directory} lacks reward-head tensors {sorted(missing)}; retrain it")
         return cls(encoder=cfg.get("encoder", "minilm"), hidden=int(cfg.get("hidden", 128)),
-                   tail_chars=int(cfg.get("tail_chars", 600)), weights=tensors,
+                   tail_chars=int(cfg.get("tail_chars", 400)), weights=tensors,
                    disk_cache=disk_cache, metrics=cfg.get("metrics"))
 
 

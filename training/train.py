@@ -49,6 +49,9 @@ TRAINERS: dict[str, str] = {
     "hybrid-prob": _T + "hybrid:fit_hybrid_probabilistic",
     "hybrid-trans": _T + "hybrid:fit_hybrid_transformed",
     "hybrid": _T + "hybrid:fit_hybrid",
+    "best-route": _T + "best_route:fit_best_route",
+    "arllm-hdp": _T + "arllm:fit_arllm_hdp",
+    "arllm-nir": _T + "arllm:fit_arllm_nir",
 }
 
 

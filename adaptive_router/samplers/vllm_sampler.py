@@ -62,6 +62,7 @@ class VLLMSampler(Sampler):
         return self._llm
 
     def _sample(self, messages: Messages, n: int, **gen: Any) -> SampleBatch:
+        llm = self.llm  # builds the engine (and says how to install vLLM when it is missing)
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -70,7 +71,7 @@ class VLLMSampler(Sampler):
             top_p=float(gen.get("top_p", self.top_p)), seed=gen.get("seed", self.seed))
         try:
             with self._lock:
-                outputs = self.llm.chat(messages, params, use_tqdm=False)
+                outputs = llm.chat(messages, params, use_tqdm=False)
         except Exception as exc:
             raise SamplingError(f"vLLM failed to sample from {self.vllm_model}: {exc}") from exc
         req = outputs[0]

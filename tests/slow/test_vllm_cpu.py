@@ -26,7 +26,8 @@ def run_vllm_sampler() -> dict:
 
     t0 = time.perf_counter()
     sampler = VLLMSampler("smollm2-135m-instruct", max_tokens=48, temperature=0.8, seed=0,
-                          max_model_len=1024, dtype="bfloat16")
+                          max_model_len=1024, dtype="bfloat16",
+                          enforce_eager=True)
     _ = sampler.llm
     start_s = time.perf_counter() - t0
     batch = sampler.sample("What is the capital of France? Answer in one sentence.", n=4)
