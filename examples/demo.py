@@ -215,7 +215,7 @@ def _jsonable(o: Any) -> Any:
 
 
 def write_proxy_config(out: Path, fleet: Fleet, records_path: Path, router_dir: Path,
-                       reward_dir: Path, traffic_log: Path, epsilon: float,
+                       reward_dir: Path | None, traffic_log: Path, epsilon: float,
                        threshold: float = ROUTER_THRESHOLD, seed: int = 0) -> Path:
     """config.yaml (and fleet.yaml) for a LiteLLM proxy with the plugin on, in the style of
     examples/litellm/config.yaml: replay deployments of the fleet's models, a local SmolLM2."""
@@ -249,8 +249,8 @@ def write_proxy_config(out: Path, fleet: Fleet, records_path: Path, router_dir: 
             "adaptive_router": {
                 "fleet": str(fleet_path),
                 "router": str(router_dir),
-                "reward_model": str(reward_dir),
-                "selector": "reward",
+                **({"reward_model": str(reward_dir)} if reward_dir else {}),
+                "selector": fleet.selector,
                 "policy": {"threshold": threshold},
                 "replay_records": str(records_path),
                 "traffic_log": str(traffic_log),
@@ -309,13 +309,14 @@ def describe(served: Served, prompt: str, bar_write: Callable[[str], None] = pri
     d = served.body.get("decision", {})
     flag = " explored" if d.get("explored") else ""
     scores = served.body.get("scores") or []
-    best = f" rm={max(scores):+.2f}" if scores else ""
+    what = "reward" if served.body.get("selector") == "reward" else "votes"
+    best = f" {what}={max(scores):+.2f}" if len(scores) > 1 else ""
     bar_write(f"  {served.body.get('model', '?'):14s} n={served.body.get('n', '?')}  "
               f"${served.body.get('cost_usd', 0.0):.6f}  (header ${float(served.headers.get('x-adaptive-router-cost-usd', 'nan')):.6f})"
               f"{best}{flag}  | {prompt.splitlines()[-1][:60]}")
 
 
-def serve_traffic(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path,
+def serve_traffic(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path | None,
                   prompts_records: Sequence[Record], rounds: int, epsilon: float, concurrency: int,
                   traffic_log: Path, verbose: bool = True) -> tuple[list[Served | Exception], list[Record]]:
     """Start the proxy, send ``rounds`` x the prompts, stop it. Returns the results in order."""

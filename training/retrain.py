@@ -620,6 +620,7 @@ class OfflineComparison:
     cost_scale: float
     cost_weight: float
     agreement: float  # share of held-out requests both routers decide alike
+    replay_fidelity: float  # share of greedy (unexplored) logged decisions the base reproduces
     logged_quality: float
     logged_cost: float
 
@@ -628,7 +629,8 @@ class OfflineComparison:
                 "cost_usd": {k: v.as_dict() for k, v in self.cost.items()},
                 "utility": {k: v.as_dict() for k, v in self.utility.items()},
                 "cost_scale_usd": self.cost_scale, "cost_weight": self.cost_weight,
-                "agreement": self.agreement, "logged_quality": self.logged_quality,
+                "agreement": self.agreement, "replay_fidelity": self.replay_fidelity,
+                "logged_quality": self.logged_quality,
                 "logged_cost_usd": self.logged_cost}
 
 
@@ -659,8 +661,10 @@ def compare_offline(old: Router, new: Router, held: LoggedBandit, cost_weight: f
                            ("utility", utility, q_utility)):
             out[name][method] = compare_policies(method, r, held.actions, held.propensities,
                                                  t_new, t_old, reward_predictions=q)
+    greedy = ~held.explored
+    fidelity = float(np.mean(a_old[greedy] == held.actions[greedy])) if greedy.any() else float("nan")
     return OfflineComparison(out["quality"], out["cost"], out["utility"], cost_scale, cost_weight,
-                             float(np.mean(a_old == a_new)), float(held.labels.mean()),
+                             float(np.mean(a_old == a_new)), fidelity, float(held.labels.mean()),
                              float(held.costs.mean()))
 
 
@@ -853,7 +857,9 @@ def write_report(summary: Mapping[str, Any], cmp: OfflineComparison, path: Path,
         "",
         "## Old vs new on held-out traffic",
         f"Each held-out request is re-decided by each router under the knob it was served with "
-        f"({cmp.agreement:.1%} of them both decide alike). Values are off-policy estimates from "
+        f"({cmp.agreement:.1%} of them both decide alike; the base router reproduces "
+        f"{cmp.replay_fidelity:.1%} of the logged unexplored decisions; 100% means it is the "
+        "router that served them). Values are off-policy estimates from "
         "the logged propensities, ± one standard error; DR is the decisive estimator unless "
         "`--estimator` says otherwise.",
         "",
