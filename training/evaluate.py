@@ -264,8 +264,13 @@ def evaluate_router(
     knob: str = "threshold",
     default_knob: float = DEFAULT_THRESHOLD,
     progress: bool = False,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """Sweep ``router``'s knob over ``records``; return its metrics and curve points.
+
+    ``repeats`` > 1 predicts that many times and averages each knob value's operating point:
+    for a stochastic router (``random``) this estimates its expected curve instead of one noisy
+    draw (the expected deferral curve of the random router is the straight line).
 
     Keys: ``quality``, ``cost_per_1k_usd`` and ``share_strong`` at ``default_knob``; ``apgr``,
     ``cpt_50``, ``cpt_80`` (two-model candidates, else None); ``aiq`` (normalised area of the
@@ -288,10 +293,16 @@ def evaluate_router(
     label = name or router.name
     if router.uses_labels:
         return _evaluate_oracle(label, quality, cost, keys, summary, strong_cols, len(records))
-    preds = router.predict_batch([r.prompt for r in records], progress=progress)
-    points = sweep(preds, quality, cost, knob=knob, strong_columns=strong_cols)
+    prompts = [r.prompt for r in records]
     default_policy: Policy = ThresholdPolicy(default_knob) if knob == "threshold" else TradeoffPolicy(default_knob)
-    default = operating_point(default_policy.choose(preds, cost), quality, cost, strong_cols)
+    runs, defaults = [], []
+    for i in range(max(1, repeats)):
+        preds = router.predict_batch(prompts, progress=progress and i == 0)
+        grid = np.linspace(0.0, 1.0, SWEEP_POINTS) if repeats > 1 and knob == "threshold" else None
+        runs.append(sweep(preds, quality, cost, knob=knob, strong_columns=strong_cols, grid=grid))
+        defaults.append(operating_point(default_policy.choose(preds, cost), quality, cost, strong_cols))
+    points = [{k: float(np.mean([run[j][k] for run in runs])) for k in runs[0][j]} for j in range(len(runs[0]))]
+    default = {k: float(np.mean([d[k] for d in defaults])) for k in defaults[0]}
     deferral = None
     if strong_cols is not None:
         qw = summary["single"][summary["weak"]]["quality"]
@@ -301,6 +312,7 @@ def evaluate_router(
     result = _summarise(label, points, default, summary, deferral, len(records), keys)
     result["knob"] = knob
     result["default_knob"] = default_knob
+    result["repeats"] = max(1, repeats)
     return result
 
 
@@ -408,6 +420,10 @@ def resolve_router(
                         progress=progress)
 
 
+#: Draws of the random router averaged in ``run_evaluation`` (its expected curve).
+RANDOM_REPEATS = 20
+
+
 def run_evaluation(
     data: str,
     routers: Sequence[str],
@@ -428,6 +444,7 @@ def run_evaluation(
     ``split``: ``test`` (the decontaminated test split), ``val``, ``train``, ``all``, or ``auto``
     = ``all`` when every router is an untrained baseline (nothing was fitted, so every record is
     fair to evaluate on, which reproduces the published oracle figures) and ``test`` otherwise.
+    The random router is averaged over :data:`RANDOM_REPEATS` draws (its expected curve).
     With ``out`` writes ``results.json``, ``quality_cost.png`` and (two-model data)
     ``deferral.png``.
     """
@@ -463,7 +480,8 @@ def run_evaluation(
         label = name if name in UNTRAINED or not Path(name).is_dir() else Path(name).name
         results["routers"][label] = evaluate_router(router, evaluated, fleet, ds.quality_score,
                                                     selector_score, name=label, knob=knob,
-                                                    progress=progress)
+                                                    progress=progress,
+                                                    repeats=RANDOM_REPEATS if name == "random" else 1)
     if out is not None:
         from adaptive_router.training.plots import plot_deferral, plot_quality_cost
 
@@ -502,7 +520,7 @@ def format_table(results: dict[str, Any], markdown: bool = False) -> str:
         if key in ("cpt_50", "cpt_80"):
             return f"{100 * v:.1f}%"
         if key.startswith("saving"):
-            return f"{v:.1f}%"
+            return f"{v:.1f}%" if abs(v) >= 0.05 else "0.0%"
         if key == "cost_per_1k_usd":
             return f"${v:.4g}"
         return f"{v:.3f}"

@@ -65,10 +65,11 @@ def plot_quality_cost(results: dict[str, Any], path: str | Path, title: str | No
                     xytext=(5, -10), fontsize=7)
     ax.scatter([], [], marker="*", s=90, color="tab:red", edgecolor="black", label="single model (Pareto: star)")
     costs = [v["cost_per_1k_usd"] for v in singles.values()]
-    if max(costs) / max(min(costs), 1e-12) > 30:
+    log_scale = max(costs) / max(min(costs), 1e-12) > 30
+    if log_scale:
         ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(_dollars))
-    ax.set_xlabel("cost per 1,000 prompts (US dollars)")
+    ax.set_xlabel("cost per 1,000 prompts (US dollars" + (", log scale)" if log_scale else ")"))
     ax.set_ylabel(f"mean quality ({results['quality_score']})")
     ax.set_title(title or f"Quality vs cost: {results['data']} ({results['split']}, {results['n_prompts']} prompts)")
     ax.grid(alpha=0.3)
