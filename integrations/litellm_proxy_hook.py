@@ -63,6 +63,13 @@ CHAT_CALLS = {"completion", "acompletion"}
 RESPONSES_CALLS = {"responses", "aresponses"}
 
 
+class PluginMisconfigured(AdaptiveRouterError):
+    """The plugin's settings, fleet, router or reward model cannot be loaded: a server problem
+    (HTTP 500), reported on each routed request until fixed; other model names keep working."""
+
+    http_status = 500
+
+
 def proxy_error(exc: Exception) -> Exception:
     """The exception LiteLLM's proxy turns into an OpenAI-style JSON error with our status.
 
@@ -138,9 +145,11 @@ def responses_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 class AdaptiveRouterProxyHook(CustomLogger):
     """The proxy callback. Built lazily on the first routed request (settings, router, fleet)."""
 
-    def __init__(self, settings: PluginSettings | None = None) -> None:
+    def __init__(self, settings: PluginSettings | None = None,
+                 model_list: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self._settings = settings
+        self._model_list = model_list  # default: the running proxy's router.model_list
         self._runtime: AdaptiveRuntime | None = None
         self._build_lock: asyncio.Lock | None = None
 
@@ -160,14 +169,22 @@ class AdaptiveRouterProxyHook(CustomLogger):
         return list(getattr(router, "model_list", None) or []) or None
 
     async def runtime(self) -> AdaptiveRuntime:
+        try:
+            return await self._build_runtime()
+        except AdaptiveRouterError as exc:
+            if isinstance(exc, PluginMisconfigured):
+                raise
+            raise PluginMisconfigured(f"the plugin is misconfigured: {exc}") from exc
+
+    async def _build_runtime(self) -> AdaptiveRuntime:
         if self._runtime is None:
             if self._build_lock is None:
                 self._build_lock = asyncio.Lock()
             async with self._build_lock:
                 if self._runtime is None:
                     settings = self.settings()
-                    self._runtime = await asyncio.to_thread(AdaptiveRuntime, settings,
-                                                            self._proxy_model_list())
+                    model_list = self._model_list if self._model_list is not None else self._proxy_model_list()
+                    self._runtime = await asyncio.to_thread(AdaptiveRuntime, settings, model_list)
                     log.info("adaptive_router: routing %s over %s with router %s", settings.model_name,
                              self._runtime.fleet.candidate_keys, self._runtime.router.name)
         return self._runtime
@@ -213,7 +230,10 @@ class AdaptiveRouterProxyHook(CustomLogger):
 
     async def _route(self, data: dict, call: str) -> dict:
         t0 = time.perf_counter()
-        settings = self.settings()
+        try:
+            settings = self.settings()
+        except ConfigError as exc:
+            raise PluginMisconfigured(f"the plugin is misconfigured: {exc}") from exc
         alias = data["model"]
         alias_knob = settings.knob_for_alias(alias) or {}
         if call in CHAT_CALLS:

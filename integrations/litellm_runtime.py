@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from adaptive_router.integrations.plugin_settings import PluginSettings
 
 from adaptive_router.best_of_n import Selection, select_best
@@ -142,6 +143,9 @@ class AdaptiveRuntime:
         from adaptive_router.routers import load_router
 
         self.settings = settings
+        self._seed_lock = threading.Lock()
+        self._seeds = (np.random.default_rng(settings.explore_seed)
+                       if settings.explore_seed is not None else None)
         fleet_path = settings.path(settings.fleet)
         base_fleet = Fleet.from_yaml(fleet_path)  # type: ignore[arg-type]
         self.fleet = fleet_with_deployment_prices(base_fleet, model_list)
@@ -176,8 +180,15 @@ class AdaptiveRuntime:
                                 else self.settings.policy)
         eps = self.settings.explore_epsilon if eps is None else eps
         if eps and eps > 0:
-            return EpsilonExploration(base, eps, seed=self.settings.explore_seed)
+            return EpsilonExploration(base, eps, seed=self._next_seed())
         return base
+
+    def _next_seed(self) -> int | None:
+        """A fresh seed per request from one seeded stream: reproducible, never the same draw."""
+        if self._seeds is None:
+            return None
+        with self._seed_lock:
+            return int(self._seeds.integers(0, 2**63 - 1))
 
     def group_of(self, model: str) -> str:
         return self.fleet.model(model).call_name

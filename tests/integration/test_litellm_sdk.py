@@ -134,3 +134,60 @@ async def test_strategy_falls_back_when_the_group_has_no_deployment(fixtures, tm
     plain = await s.llm_router.acompletion(model="gpt-4o-replay", messages=MSGS)
     assert plain.choices[0].message.content == STRONG and not hasattr(plain, "adaptive_router")
     assert set(PRIORS) == set(s.runtime.fleet.candidate_keys)
+
+
+# -- the proxy hook in-process (the proxy itself: test_litellm_proxy.py) ----------------------------
+async def test_hook_passes_other_models_and_reports_misconfiguration_as_500(fixtures) -> None:
+    from adaptive_router.integrations.litellm_proxy_hook import AdaptiveRouterProxyHook
+    from adaptive_router.integrations.plugin_settings import PluginSettings
+    from litellm.proxy._types import ProxyException
+
+    broken = AdaptiveRouterProxyHook(PluginSettings.load({"fleet": "/nonexistent/fleet.yaml"}, env={}))
+    data = {"model": "gpt-4o-replay", "messages": MSGS}
+    assert await broken.async_pre_call_hook(None, None, data, "acompletion") is None
+    assert data == {"model": "gpt-4o-replay", "messages": MSGS}  # untouched
+    with pytest.raises(ProxyException) as err:
+        await broken.async_pre_call_hook(None, None, {"model": "adaptive-router", "messages": MSGS},
+                                         "acompletion")
+    assert err.value.code == "500" and "misconfigured" in err.value.message
+    assert "/nonexistent/fleet.yaml" in err.value.message
+
+    hook = AdaptiveRouterProxyHook(PluginSettings.load(
+        {"fleet": str(ROOT / "examples/litellm/fleet.yaml"), "router": str(fixtures[1])}, env={}),
+        model_list=model_list())
+    data = {"model": "adaptive-0.6", "messages": MSGS, "metadata": {}}
+    out = await hook.async_pre_call_hook(None, None, data, "acompletion")
+    assert out["model"] == "gpt-4o-mini-replay" and out["n"] == 3
+    with pytest.raises(ProxyException) as err:
+        await hook.async_pre_call_hook(None, None, {"model": "adaptive-router", "messages": MSGS},
+                                       "aembedding")
+    assert err.value.code == "400" and "not supported" in err.value.message
+
+
+# -- best of n by a reward model ---------------------------------------------------------------------
+def test_reward_selector_uses_the_reward_model_and_survives_a_broken_one(fixtures, tmp_path) -> None:
+    import numpy as np
+    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+    from adaptive_router.integrations.plugin_settings import PluginSettings
+
+    from adaptive_router.reward_models import ProxyRewardModel
+
+    texts = ["Let me think about it.", "7 x 8 = 56. The answer is 56.", "Eight sevens."]
+    # a proxy reward model whose head rewards a stated final answer (its last feature)
+    dim = ProxyRewardModel().features([PROMPT], texts[:1]).shape[1]
+    w1 = np.zeros((1, dim), dtype=np.float32)
+    w1[0, -1] = 1.0
+    weights = {"w1": w1, "b1": np.zeros(1, np.float32), "w2": np.ones((1, 1), np.float32),
+               "b2": np.zeros(1, np.float32)}
+    ProxyRewardModel(hidden=1, weights=weights).save_pretrained(tmp_path / "rm")
+    base = {"fleet": str(ROOT / "examples/litellm/fleet.yaml"), "router": str(fixtures[1]),
+            "selector": "reward"}
+    runtime = AdaptiveRuntime(PluginSettings.load({**base, "reward_model": str(tmp_path / "rm")}, env={}),
+                              model_list=model_list())
+    sel = runtime.select(PROMPT, texts)
+    assert sel.index == 1 and sel.selector == "reward" and sel.fallback is None
+    assert sel.scores[1] > sel.scores[0]
+    broken = AdaptiveRuntime(PluginSettings.load({**base, "reward_model": str(tmp_path / "nope")}, env={}),
+                             model_list=model_list())
+    sel = broken.select(PROMPT, texts)
+    assert sel.index == 0 and "reward model unavailable" in sel.fallback
