@@ -26,9 +26,9 @@ from adaptive_router.errors import DataError
 
 ENV_VAR = "ADAPTIVE_ROUTER_DATA"
 
-#: Upstream sources (repository, pinned commit, path prefix in the repository).
-ROUTELLM_REPO = ("lm-sys/RouteLLM", "0b64fda", "routellm/evals")
-LLMROUTER_REPO = ("ulab-uiuc/LLMRouter", "4e7a796", "data/example_data")
+#: Upstream repositories at the commits the shared data folder was taken from.
+ROUTELLM_REPO = ("lm-sys/RouteLLM", "0b64fda")
+LLMROUTER_REPO = ("ulab-uiuc/LLMRouter", "4e7a796")
 
 #: The 57 MMLU subjects of RouteLLM's per-subject response tables.
 MMLU_SUBJECTS = (
@@ -50,23 +50,25 @@ MMLU_SUBJECTS = (
 #: Files each source needs, relative to the data root -> path in its upstream repository.
 UPSTREAM_FILES: dict[str, dict[str, str]] = {
     "routellm-mmlu": {
-        **{f"routellm/mmlu/responses/mmlu_{s}.csv": f"mmlu/responses/mmlu_{s}.csv"
+        **{f"routellm/mmlu/responses/mmlu_{s}.csv": f"routellm/evals/mmlu/responses/mmlu_{s}.csv"
            for s in MMLU_SUBJECTS},
-        "routellm/mmlu/contaminated_prompts.jsonl": "mmlu/contaminated_prompts.jsonl",
+        "routellm/mmlu/contaminated_prompts.jsonl": "routellm/evals/mmlu/contaminated_prompts.jsonl",
     },
     "routellm-gsm8k": {
-        "routellm/gsm8k/gsm8k_responses.csv": "gsm8k/gsm8k_responses.csv",
-        "routellm/gsm8k/contaminated_prompts.jsonl": "gsm8k/contaminated_prompts.jsonl",
+        "routellm/gsm8k/gsm8k_responses.csv": "routellm/evals/gsm8k/gsm8k_responses.csv",
+        "routellm/gsm8k/contaminated_prompts.jsonl": "routellm/evals/gsm8k/contaminated_prompts.jsonl",
     },
     "routellm-mtbench": {
-        "routellm/mt_bench/question.jsonl": "mt_bench/question.jsonl",
-        "routellm/mt_bench/judgements.jsonl": "mt_bench/judgements.jsonl",
-        "routellm/mt_bench/contaminated_prompts.jsonl": "mt_bench/contaminated_prompts.jsonl",
+        "routellm/mt_bench/question.jsonl": "routellm/evals/mt_bench/question.jsonl",
+        "routellm/mt_bench/judgements.jsonl": "routellm/evals/mt_bench/judgements.jsonl",
+        "routellm/mt_bench/contaminated_prompts.jsonl": "routellm/evals/mt_bench/contaminated_prompts.jsonl",
     },
     "llmrouter": {
-        f"llmrouter/{name}": name for name in (
-            "train.json", "test.json", "default_query_train.jsonl", "default_query_test.jsonl",
-            "default_llm.json")
+        "llmrouter/train.json": "data/dcrouter_preprocessed/train.json",
+        "llmrouter/test.json": "data/dcrouter_preprocessed/test.json",
+        "llmrouter/default_query_train.jsonl": "data/example_data/query_data/default_query_train.jsonl",
+        "llmrouter/default_query_test.jsonl": "data/example_data/query_data/default_query_test.jsonl",
+        "llmrouter/default_llm.json": "data/example_data/llm_candidates/default_llm.json",
     },
 }
 
@@ -78,10 +80,10 @@ def cache_root() -> Path:
     return root / "data"
 
 
-def upstream_url(source: str, relative: str) -> str:
-    """The raw-file URL of one upstream file (pinned commit)."""
-    repo, commit, prefix = ROUTELLM_REPO if source.startswith("routellm") else LLMROUTER_REPO
-    return f"https://raw.githubusercontent.com/{repo}/{commit}/{prefix}/{relative}"
+def upstream_url(source: str, path: str) -> str:
+    """The raw-file URL of one upstream file (``path`` in its repository, pinned commit)."""
+    repo, commit = ROUTELLM_REPO if source.startswith("routellm") else LLMROUTER_REPO
+    return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 
 
 def _has_files(root: Path, files: Iterable[str]) -> bool:
