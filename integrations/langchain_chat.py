@@ -10,8 +10,10 @@ call it
 2. draws ``n`` samples from the chosen model: one call asking for ``n`` where the model supports
    it (a LangChain model with an ``n`` field such as ``ChatOpenAI`` or ``ChatLocalModel``; a
    LiteLLM model whose provider accepts ``n``, split by the fleet's ``max_n``), else ``n``
-   concurrent calls; the chosen model's calls run as child runs (``run_manager.get_child()``),
-   tagged with the decision, so traces nest them under the router's run;
+   concurrent calls; the chosen model's calls run as child runs of the router's run (the
+   equivalent of ``run_manager.get_child()``, which chat-model runs lack), tagged with the
+   decision, so traces nest them under the router's run; a custom event
+   (``adaptive_router_decision``) carries the decision to every callback handler;
 3. keeps the best sample with :func:`adaptive_router.best_of_n.select_best` (the fleet's
    ``selector``: reward / majority / first; any :class:`~adaptive_router.reward.RewardModel`);
 4. returns it with ``usage_metadata`` summed over *all* samples (the discarded ones were paid
@@ -354,6 +356,9 @@ class ChatAdaptiveRouter(BaseChatModel):
     # -- one call's settings ----------------------------------------------------------------
     @staticmethod
     def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if "n" in kwargs:
+            raise InvalidRequestError("n is decided by the router; to force a sample count, pin a "
+                                      "candidate with model='<fleet model>#<n>'")
         own = {k: kwargs[k] for k in _ROUTER_KWARGS if k in kwargs}
         rest = {k: v for k, v in kwargs.items() if k not in _ROUTER_KWARGS}
         return own, rest

@@ -296,6 +296,8 @@ def test_bad_configuration_and_requests_fail_with_the_fix():
         r.decide([HumanMessage("Hi")], model="gpt-9")
     with pytest.raises(InvalidRequestError, match="no user turn"):
         r.decide([AIMessage("only an assistant turn")])
+    with pytest.raises(InvalidRequestError, match="n is decided by the router"):
+        r.invoke("Hi", n=3)
 
 
 def test_call_planning_and_token_splits():
