@@ -123,10 +123,11 @@ class RoutingDataset:
 
 
 def default_encoder() -> Any:
-    """MiniLM with the shared on-disk embedding cache, so each text is embedded once."""
-    from adaptive_router.encoders import SentenceEncoder, training_cache_path
+    """MiniLM with the shared on-disk embedding cache, so each text is embedded once across
+    processes; one instance per process (loading the model costs seconds)."""
+    from adaptive_router.encoders import shared_encoder, training_cache_path
 
-    return SentenceEncoder(disk_cache=training_cache_path())
+    return shared_encoder(disk_cache=training_cache_path())
 
 
 def near_duplicates(
