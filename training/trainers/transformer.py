@@ -162,7 +162,7 @@ def fit_transformer(
             opt.step()
             opt.zero_grad()
             step += 1
-            train_loss = 0.9 * train_loss + 0.1 * float(loss) if step > 1 else float(loss)
+            train_loss = 0.9 * train_loss + 0.1 * loss.item() if step > 1 else loss.item()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{train_loss:.4f}")
