@@ -312,22 +312,33 @@ class MicroBatchingEngine(RoutingEngine):
         return self.router.batcher  # type: ignore[attr-defined]
 
     async def adecide(self, prompt: Prompt, knob: Mapping[str, Any] | Policy | None = None) -> Decision:
-        text = self.router_input(prompt)
-        policy = self._policy_for(knob)
-        router: MicroBatchingRouter = self.router  # type: ignore[assignment]
-        pending = asyncio.ensure_future(router.apredict_batch([text]))
-        try:
-            if _prompt_chars(prompt) > self.LONG_PROMPT_CHARS:
-                costs = await asyncio.to_thread(self.cost_model.expected_costs, prompt,
-                                                self.fleet.candidates)
-            else:
-                costs = self.cost_model.expected_costs(prompt, self.fleet.candidates)
-        except BaseException:
-            pending.cancel()
-            raise
-        preds = (await pending)[0][self._cols]
-        return policy.decide(dict(zip(self.keys, preds.tolist(), strict=True)), costs,
-                             router=self.router.name)
+        return await adecide_micro_batched(self, prompt, knob)
+
+
+async def adecide_micro_batched(
+    engine: RoutingEngine, prompt: Prompt, knob: Mapping[str, Any] | Policy | None = None
+) -> Decision:
+    """``engine.decide(prompt, knob)`` for an engine whose router is a :class:`MicroBatchingRouter`,
+    awaiting the batch instead of blocking a thread (see :class:`MicroBatchingEngine`).
+
+    Integrations that build their own :class:`RoutingEngine` call this from their event loop.
+    """
+    router = engine.router
+    if not isinstance(router, MicroBatchingRouter):
+        return await engine.adecide(prompt, knob)
+    text = engine.router_input(prompt)
+    policy = engine._policy_for(knob)
+    pending = asyncio.ensure_future(router.apredict_batch([text]))
+    try:
+        if _prompt_chars(prompt) > MicroBatchingEngine.LONG_PROMPT_CHARS:
+            costs = await asyncio.to_thread(engine.cost_model.expected_costs, prompt, engine.fleet.candidates)
+        else:
+            costs = engine.cost_model.expected_costs(prompt, engine.fleet.candidates)
+    except BaseException:
+        pending.cancel()
+        raise
+    preds = (await pending)[0][engine._cols]
+    return policy.decide(dict(zip(engine.keys, preds.tolist(), strict=True)), costs, router=router.name)
 
 
 def _prompt_chars(prompt: Prompt) -> int:
