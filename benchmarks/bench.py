@@ -205,7 +205,7 @@ def default_router(fleet: Fleet) -> tuple[Router | None, str]:
         from adaptive_router.routers import load_router
 
         r = bind(load_router("default", fleet=fleet), fleet)
-        RoutingEngine(fleet, r)  # knows the fleet's candidates?
+        r.restrict(fleet.candidate_keys)  # knows the fleet's candidates?
         return r, "the bundled default router"
     except Exception as exc:  # noqa: BLE001
         return None, f"unavailable: {type(exc).__name__}: {str(exc)[:120]}"
@@ -360,8 +360,10 @@ def measure_in_process(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- part 2: the proxy ------------------------------------------------------------------------------
-def write_proxy_workspace(work: Path, prompts: list[str], router: str) -> dict[str, Path]:
-    """Records, fleet and the two config.yaml files (plain and with the plugin), same deployments."""
+def write_proxy_workspace(work: Path, prompts: list[str], router: str,
+                          variants: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """Records, fleet and one config.yaml per variant: ``plain`` (no plugin) and each plugin
+    variant (its extra plugin settings), all over the same replay deployments."""
     from adaptive_router.integrations.litellm_proxy_process import (
         replay_deployment,
         write_proxy_config,
@@ -376,12 +378,18 @@ def write_proxy_workspace(work: Path, prompts: list[str], router: str) -> dict[s
     }), encoding="utf-8")
     deployments = [replay_deployment("strong-replay", "strong", 2.5e-06, 1.0e-05),
                    replay_deployment("weak-replay", "weak", 1.5e-07, 6.0e-07)]
-    write_proxy_config(work / "plain.yaml", deployments)
-    write_proxy_config(work / "plugin.yaml", deployments, plugin={
-        "fleet": str(work / "fleet.yaml"), "router": router, "policy": {"threshold": 0.5},
-        "traffic_log": str(work / "traffic.jsonl")})
-    return {"records": work / "records.jsonl", "plain": work / "plain.yaml", "plugin": work / "plugin.yaml",
-            "log": work / "traffic.jsonl", "fleet": work / "fleet.yaml"}
+    paths = {"records": work / "records.jsonl", "fleet": work / "fleet.yaml"}
+    for i, (name, extra) in enumerate(variants.items()):
+        cfg = work / f"proxy-{i}.yaml"
+        if name == "plain":
+            write_proxy_config(cfg, deployments)
+        else:
+            write_proxy_config(cfg, deployments, plugin={
+                "fleet": str(work / "fleet.yaml"), "router": router, "policy": {"threshold": 0.5},
+                "traffic_log": str(work / f"traffic-{i}.jsonl"), **extra})
+            paths[f"log:{name}"] = work / f"traffic-{i}.jsonl"
+        paths[name] = cfg
+    return paths
 
 
 def proxy_router_spec(work: Path) -> tuple[str, str]:
@@ -399,38 +407,56 @@ def proxy_router_spec(work: Path) -> tuple[str, str]:
     return str(work / "router"), f"default router {note}; a linear probe on MiniLM stands in (same compute)"
 
 
+PLUGIN = "plugin"
+NO_BATCHING = "plugin without micro-batching"
+
+
+def proxy_variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    variants: dict[str, dict[str, Any]] = {"plain": {}, PLUGIN: {}}
+    if args.compare_batching:
+        variants[PLUGIN] = {"micro_batch_ms": args.micro_batch_ms}
+        variants[NO_BATCHING] = {"micro_batch_ms": 0}
+    return variants
+
+
 def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
+    from contextlib import ExitStack
+
     from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy, LoadResult, run_load
 
     work = Path(tempfile.mkdtemp(prefix="adaptive-router-bench-"))
     levels = {1: args.requests_c1, 8: args.requests_c8, 32: args.requests_c32}
+    variants = proxy_variants(args)
     warmup = 16
-    need = warmup * 2 + sum(levels.values()) * 2 + 64
-    prompts = PromptPool(20, seed=2, tag="q").take(need)
-    paths = write_proxy_workspace(work, prompts, "default")
+    per_variant = warmup + sum(levels.values()) + 32
+    prompts = PromptPool(20, seed=2, tag="q").take(per_variant * len(variants))
+    write_proxy_workspace(work, prompts, "default", variants)
     router_spec, router_note = proxy_router_spec(work)
-    paths = write_proxy_workspace(work, prompts, router_spec)
+    paths = write_proxy_workspace(work, prompts, router_spec, variants)
     env = {"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(paths["records"])}
-    cursor = {"plain": 0, "plugin": 0}
-    # the plugin never sees a prompt twice (no embedding-cache hits); plain takes the other half
-    offset = {"plain": len(prompts) // 2, "plugin": 0}
+    # each variant has its own slice of prompts: a plugin never sees a prompt twice (no
+    # embedding-cache hits flatter it)
+    offset = {name: i * per_variant for i, name in enumerate(variants)}
+    cursor = dict.fromkeys(variants, 0)
 
     def payloads(which: str, count: int) -> list[dict[str, Any]]:
         out = []
         for _ in range(count):
             i = offset[which] + cursor[which]
             cursor[which] += 1
-            model = "adaptive-router" if which == "plugin" else ("weak-replay" if i % 2 else "strong-replay")
+            model = "adaptive-router" if which != "plain" else ("weak-replay" if i % 2 else "strong-replay")
             out.append({"model": model, "messages": [{"role": "user", "content": prompts[i]}]})
         return out
 
-    results: dict[str, dict[int, list[LoadResult]]] = {"plain": {}, "plugin": {}}
+    results: dict[str, dict[int, list[LoadResult]]] = {name: {} for name in variants}
     rss: dict[str, int] = {}
-    print(f"[bench] proxy: starting plain and plugin proxies (router: {router_note})", file=sys.stderr)
-    with LiteLLMProxy(paths["plain"], env=env, log_path=work / "plain.log") as plain, \
-            LiteLLMProxy(paths["plugin"], env=env, log_path=work / "plugin.log") as plugin:
-        proxies = {"plain": plain, "plugin": plugin}
-        for which, proxy in proxies.items():  # warm-up: the plugin loads its router here
+    print(f"[bench] proxy: starting {len(variants)} proxies {list(variants)} (router: {router_note})",
+          file=sys.stderr)
+    with ExitStack() as stack:
+        proxies = {name: stack.enter_context(LiteLLMProxy(paths[name], env=env,
+                                                          log_path=work / f"{name.replace(' ', '-')}.log"))
+                   for name in variants}
+        for which, proxy in proxies.items():  # warm-up: a plugin loads its router here
             res = asyncio.run(run_load(proxy.base_url, proxy.master_key, payloads(which, warmup),
                                        concurrency=4, total=warmup, time_limit_s=300))
             if res.errors:
@@ -438,7 +464,7 @@ def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
                                    f"{proxy.log_text()[-3000:]}")
         for c, total in levels.items():
             per_round = max(c, total // args.rounds)
-            print(f"[bench] proxy: concurrency {c}, {args.rounds} rounds x {per_round} requests each",
+            print(f"[bench] proxy: concurrency {c}, {args.rounds} rounds x {per_round} requests per proxy",
                   file=sys.stderr)
             for _ in range(args.rounds):
                 for which, proxy in proxies.items():
@@ -449,15 +475,15 @@ def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
         for which, proxy in proxies.items():
             gc.collect()
             rss[which] = proxy.rss_bytes()
-        log_lines = sum(1 for _ in paths["log"].open(encoding="utf-8")) if paths["log"].exists() else 0
+    log_lines = {name: sum(1 for _ in path.open(encoding="utf-8")) if path.exists() else 0
+                 for key, path in paths.items() if key.startswith("log:") for name in [key[4:]]}
 
     out: dict[str, Any] = {"router": router_spec, "router_note": router_note, "levels": {},
-                           "rss_mb": {k: v / 2**20 for k, v in rss.items()},
-                           "traffic_log_lines": log_lines,
-                           "plugin_requests": cursor["plugin"], "workspace": str(work)}
+                           "variants": variants, "rss_mb": {k: v / 2**20 for k, v in rss.items()},
+                           "traffic_log_lines": log_lines, "requests_sent": cursor, "workspace": str(work)}
     for c in levels:
-        row = {}
-        for which in ("plain", "plugin"):
+        row: dict[str, Any] = {}
+        for which in variants:
             runs = results[which][c]
             lat = [x for r in runs for x in r.latencies_s]
             n = sum(r.requests for r in runs)
@@ -466,8 +492,12 @@ def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
                           "rps": n / wall if wall else 0.0, "p50_ms": pct_ms(lat, 50),
                           "p99_ms": pct_ms(lat, 99),
                           "first_errors": [e for r in runs for e in r.errors][:3]}
-        row["throughput_share"] = row["plugin"]["rps"] / row["plain"]["rps"] if row["plain"]["rps"] else 0
-        row["added_p50_ms"] = row["plugin"]["p50_ms"] - row["plain"]["p50_ms"]
+        for which in variants:
+            if which == "plain":
+                continue
+            row[which]["throughput_share"] = (row[which]["rps"] / row["plain"]["rps"]
+                                              if row["plain"]["rps"] else 0.0)
+            row[which]["added_p50_ms"] = row[which]["p50_ms"] - row["plain"]["p50_ms"]
         out["levels"][c] = row
     return out
 
@@ -523,22 +553,29 @@ def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> 
                         f"{q['decision_agreement']:.1%} (embedding cosine min {q['cosine_min']:.3f}, "
                         f"mean {q['cosine_mean']:.4f}) | fp32 | | |")
     if proxy:
+        plugins = [v for v in proxy["variants"] if v != "plain"]
         for c, row in proxy["levels"].items():
-            pl, pg = row["plain"], row["plugin"]
-            target = ""
-            if int(c) == 32:
-                target = f">= {TARGET_THROUGHPUT_SHARE:.0%} of plain: {_ok(row['throughput_share'] >= TARGET_THROUGHPUT_SHARE)}"
-            rows.append(f"| 2 | proxy at concurrency {c}: req/s, p50 / p99 | {pg['rps']:.1f} req/s, "
-                        f"{pg['p50_ms']:.1f} / {pg['p99_ms']:.1f} ms ({pg['errors']} errors / {pg['requests']}) | "
-                        f"plain {pl['rps']:.1f} req/s, {pl['p50_ms']:.1f} / {pl['p99_ms']:.1f} ms "
-                        f"({pl['errors']} errors) | {row['throughput_share']:.2f}x | {target} |")
+            pl = row["plain"]
+            for which in plugins:
+                pg = row[which]
+                target = ""
+                if int(c) == 32 and which == PLUGIN:
+                    target = (f">= {TARGET_THROUGHPUT_SHARE:.0%} of plain: "
+                              f"{_ok(pg['throughput_share'] >= TARGET_THROUGHPUT_SHARE)}")
+                rows.append(f"| 2 | proxy, concurrency {c}, {which}: req/s, p50 / p99 | {pg['rps']:.1f} req/s, "
+                            f"{pg['p50_ms']:.1f} / {pg['p99_ms']:.1f} ms ({pg['errors']} errors / "
+                            f"{pg['requests']}) | plain LiteLLM {pl['rps']:.1f} req/s, {pl['p50_ms']:.1f} / "
+                            f"{pl['p99_ms']:.1f} ms ({pl['errors']} errors) | {pg['throughput_share']:.2f}x | "
+                            f"{target} |")
         rss = proxy["rss_mb"]
-        rows.append(f"| 3 | proxy resident memory (router: {proxy['router']}) | {rss['plugin']:.0f} MB | "
-                    f"plain {rss['plain']:.0f} MB | {rss['plugin'] / rss['plain']:.2f}x | |")
+        rows.append(f"| 3 | proxy resident memory, {PLUGIN} (router: {proxy['router']}) | "
+                    f"{rss[PLUGIN]:.0f} MB | plain LiteLLM {rss['plain']:.0f} MB | "
+                    f"{rss[PLUGIN] / rss['plain']:.2f}x | |")
         c1 = proxy["levels"][1]
-        rows.append(f"| 4 | plugin's added p50 at concurrency 1, 20-word prompt | "
-                    f"+{c1['added_p50_ms']:.1f} ms | plain p50 {c1['plain']['p50_ms']:.1f} ms | | "
-                    f"<= {TARGET_ADDED_P50_MS:g} ms: {_ok(c1['added_p50_ms'] <= TARGET_ADDED_P50_MS)} |")
+        added = c1[PLUGIN]["added_p50_ms"]
+        rows.append(f"| 4 | {PLUGIN}'s added p50 at concurrency 1, 20-word prompt | +{added:.1f} ms | "
+                    f"plain LiteLLM p50 {c1['plain']['p50_ms']:.1f} ms | | "
+                    f"<= {TARGET_ADDED_P50_MS:g} ms: {_ok(added <= TARGET_ADDED_P50_MS)} |")
     return "\n".join(rows)
 
 
@@ -569,9 +606,10 @@ def write_docs(table: str, data: dict[str, Any], out_md: Path, out_json: Path, c
         for name, why in (inproc.get("unavailable") or {}).items():
             notes.append(f"- Router `{name}` not measured: {why}.")
     if proxy:
-        notes.append(f"- Proxy router: {proxy['router_note']}. Replay deployments (no network); the "
-                     f"plugin wrote {proxy['traffic_log_lines']} traffic-log lines for "
-                     f"{proxy['plugin_requests']} requests.")
+        logged = ", ".join(f"{name}: {proxy['traffic_log_lines'].get(name, 0)} traffic-log lines for "
+                           f"{proxy['requests_sent'][name]} requests" for name in proxy["variants"] if name != "plain")
+        notes.append(f"- Proxy router: {proxy['router_note']}. Replay deployments on 127.0.0.1 (no "
+                     f"network), the same for every proxy; plugin settings {proxy['variants']}; {logged}.")
     m = data["machine"]
     notes.append(f"- Machine: {m.get('cpus')} CPUs, load average {m.get('load_average_1m_at_end', '?'):.1f} "
                  f"at the end (the CPUs are shared; ratios come from interleaved measurements of one run).")
@@ -597,6 +635,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--requests-c8", type=int, default=300)
     ap.add_argument("--requests-c32", type=int, default=600)
     ap.add_argument("--time-limit", type=float, default=90.0, help="seconds per load round at most")
+    ap.add_argument("--compare-batching", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run a plugin proxy with micro-batching off (micro_batch_ms: 0)")
     ap.add_argument("--skip-proxy", action="store_true")
     ap.add_argument("--skip-in-process", action="store_true")
     ap.add_argument("--skip-int8", action="store_true")

@@ -98,3 +98,49 @@ def test_call_with_fallback_without_failure_has_no_attempts() -> None:
 
     res = asyncio.run(acall_with_fallback(d, call))
     assert res.value == "small#3" and not res.fell_back
+
+
+class _Runtime:
+    """The two runtime methods the LiteLLM fallback helpers use (a real double: fleet lookups)."""
+
+    groups = {"small": "small-group", "medium": "medium-group", "large": "large-group"}
+
+    def policy_for(self, knob):
+        from adaptive_router.policy import policy_from_knob
+
+        assert knob.get("epsilon") == 0.0  # the fallback order never explores
+        return policy_from_knob({k: v for k, v in knob.items() if k != "epsilon"})
+
+    def group_of(self, model):
+        return self.groups[model]
+
+    def model_of_group(self, group):
+        return {v: k for k, v in self.groups.items()}.get(group)
+
+
+class _Response:
+    def __init__(self, group):
+        self._hidden_params = {"additional_headers": {"x-litellm-model-group": group}}
+
+
+def test_litellm_plan_and_accounting_of_a_fallback() -> None:
+    from adaptive_router.integrations.litellm_fallback import (
+        account_fallback,
+        plan_fallbacks,
+        served_fallback,
+        served_group,
+    )
+
+    rt = _Runtime()
+    d = decide(ThresholdPolicy(0.65))
+    plan = plan_fallbacks(rt, d, {"threshold": 0.65})
+    assert plan == [{"model": "medium-group", "n": 1}, {"model": "large-group", "n": 1}]
+    assert served_group(_Response("small-group")) == "small-group"
+    assert served_group(object()) is None
+    assert served_fallback(_Response("small-group"), "small-group", plan) is None  # no fallback
+    entry = served_fallback(_Response("large-group"), "small-group", plan)
+    assert entry == {"model": "large-group", "n": 1}
+    served, group = account_fallback(rt, d, "small-group", entry)
+    assert served.candidate.key == "large#1" and group == "large-group"
+    assert "fallback: small#3 failed, served by large#1" in served.reason
+    assert served.predictions == d.predictions  # what the router said is kept
