@@ -109,7 +109,7 @@ def train_reward(
     extra_pairs: Annotated[int, typer.Option(help="Random (better, worse) pairs per prompt on top "
                                                   "of BEST-Route's two.")] = 4,
     held_out: Annotated[float, typer.Option(help="Share of prompts held out for the accuracy.")] = 0.2,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 300,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 200,
     encoder: Annotated[str, typer.Option(help="Backbone sentence encoder (folder or 'minilm').")] = "minilm",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
@@ -174,8 +174,10 @@ def eval_routers(
                              split=split, seed=seed, n=_int_list(n), selector_score=selector_score,
                              checkpoints=str(checkpoints) if checkpoints else None, knob=knob,
                              decontaminate=decontaminate)
-    typer.echo(f"{results['data']}: {results['n_prompts']} prompts ({results['split']} split), "
-               f"quality = {results['quality_score']}")
+    dropped = results.get("dropped_contaminated_test_prompts")
+    typer.echo(f"{results['data']}: {results['n_prompts']} prompts ({results['split']} split"
+               + (f", {dropped} near-duplicates of training prompts dropped" if dropped is not None else "")
+               + f"), quality = {results['quality_score']}")
     typer.echo(format_table(results))
     for note in results["notes"]:
         typer.echo(f"note: {note}")

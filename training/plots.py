@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,6 +32,16 @@ def _dollars(x: float, _pos: Any = None) -> str:
     return f"${x:.3g}"
 
 
+def _dense(costs: list[float], qualities: list[float]) -> tuple[list[float], list[float]]:
+    """Hull vertices (dollars per prompt) -> many points per 1k prompts along each chord, so the
+    chords (straight in dollars: random mixing of two operating points) draw true on a log axis."""
+    if len(costs) < 2:
+        return [1000 * c for c in costs], list(qualities)
+    xs = np.concatenate([np.linspace(a, b, 40, endpoint=False) for a, b in zip(costs[:-1], costs[1:], strict=True)]
+                        + [np.array([costs[-1]])])
+    return (1000 * xs).tolist(), np.interp(xs, costs, qualities).tolist()
+
+
 def plot_quality_cost(results: dict[str, Any], path: str | Path, title: str | None = None) -> Path:
     """Quality against dollars per 1,000 prompts for every router, single model and the oracle.
 
@@ -43,8 +54,7 @@ def plot_quality_cost(results: dict[str, Any], path: str | Path, title: str | No
     routers = results["routers"]
     colour_i = 0
     for name, res in routers.items():
-        hull_c = [1000 * c for c in res["hull"]["cost_usd"]]
-        hull_q = res["hull"]["quality"]
+        hull_c, hull_q = _dense(res["hull"]["cost_usd"], res["hull"]["quality"])
         if res.get("knob") == "oracle":
             ax.plot(hull_c, hull_q, "-", color="black", lw=1.6, label=f"{name} (frontier)")
             continue
