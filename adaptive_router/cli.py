@@ -163,9 +163,12 @@ def eval_routers(
     knob: Annotated[str, typer.Option(help="The policy knob to sweep: threshold or tradeoff.")] = "threshold",
     decontaminate: Annotated[bool, typer.Option(help="Drop test prompts with cosine >= 0.95 to a "
                                                      "training prompt.")] = True,
+    columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
+                                                     "MODEL.response=COL,quality=NAME,reference=MODEL.")] = None,
 ) -> None:
     """Evaluate routers on recorded data: print a table, write results.json and quality_cost.png."""
     from adaptive_router.training.evaluate import format_table, run_evaluation
+    from adaptive_router.training.loaders.generic import parse_column_mapping
 
     names = [r.strip() for r in routers.split(",") if r.strip()]
     if not names:
@@ -173,7 +176,7 @@ def eval_routers(
     results = run_evaluation(data, names, out=str(out), data_dir=str(data_dir) if data_dir else None,
                              split=split, seed=seed, n=_int_list(n), selector_score=selector_score,
                              checkpoints=str(checkpoints) if checkpoints else None, knob=knob,
-                             decontaminate=decontaminate)
+                             decontaminate=decontaminate, load_kwargs=parse_column_mapping(columns))
     dropped = results.get("dropped_contaminated_test_prompts")
     typer.echo(f"{results['data']}: {results['n_prompts']} prompts ({results['split']} split"
                + (f", {dropped} near-duplicates of training prompts dropped" if dropped is not None else "")
@@ -191,12 +194,15 @@ def data_export(
     split: Annotated[str, typer.Option(help="all, train, val or test (decontaminated).")] = "all",
     data_dir: Annotated[Path | None, typer.Option(help="Data root (default: $ADAPTIVE_ROUTER_DATA).")] = None,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
+                                                     "MODEL.response=COL,quality=NAME.")] = None,
 ) -> None:
     """Write a data set's Records as JSONL (e.g. for the LiteLLM replay provider)."""
     from adaptive_router.records import write_records
     from adaptive_router.training.loaders import load_dataset
+    from adaptive_router.training.loaders.generic import parse_column_mapping
 
-    ds = load_dataset(data, data_dir=data_dir)
+    ds = load_dataset(data, data_dir=data_dir, **parse_column_mapping(columns))
     if split == "all":
         records = ds.records
     else:

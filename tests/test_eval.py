@@ -154,3 +154,23 @@ def test_champ_best_of_n_eval(tmp_path: Path) -> None:
     assert res["routers"]["oracle"]["quality"] > res["single_models"]["gpt-4-turbo"]["quality"]
     assert res["routers"]["oracle"]["apgr"] is None  # four models: no two-model deferral metrics
     assert res["routers"]["oracle"]["aiq"] > res["routers"]["random"]["aiq"]
+
+
+def test_cli_eval_on_a_users_table(tmp_path: Path, runner: CliRunner) -> None:
+    rng = np.random.default_rng(3)
+    path = tmp_path / "mine.csv"
+    lines = ["question,ok_big,ok_small"]
+    for i in range(60):
+        lines.append(f"question number {i},{int(rng.random() < 0.8)},{int(rng.random() < 0.5)}")
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "e"
+    result = runner.invoke(app, ["eval", "--data", str(path), "--routers", "random,oracle", "--out", str(out),
+                                 "--columns", "prompt=question,gpt-4o=ok_big,gpt-4o-mini=ok_small,"
+                                              "quality=correct,reference=gpt-4o"])
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["quality_score"] == "correct" and res["summary"]["strong"] == "gpt-4o"
+    assert res["routers"]["oracle"]["quality"] >= res["single_models"]["gpt-4o"]["quality"]
+    bad = runner.invoke(app, ["data", "export", "--data", str(path), "--out", str(tmp_path / "x.jsonl"),
+                              "--columns", "prompt"])
+    assert bad.exit_code != 0

@@ -438,6 +438,7 @@ def run_evaluation(
     decontaminate: bool = True,
     progress: bool = True,
     dataset: Any = None,
+    load_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load a data set, resolve the routers, evaluate each on one split, write the results.
 
@@ -446,14 +447,14 @@ def run_evaluation(
     fair to evaluate on, which reproduces the published oracle figures) and ``test`` otherwise.
     The random router is averaged over :data:`RANDOM_REPEATS` draws (its expected curve).
     With ``out`` writes ``results.json``, ``quality_cost.png`` and (two-model data)
-    ``deferral.png``.
+    ``deferral.png``. ``load_kwargs`` go to the loader (a table's column mapping).
     """
     import json
     from pathlib import Path
 
     from adaptive_router.training.loaders import load_dataset
 
-    ds = dataset if dataset is not None else load_dataset(data, data_dir=data_dir)
+    ds = dataset if dataset is not None else load_dataset(data, data_dir=data_dir, **(load_kwargs or {}))
     fleet = fleet_with_n(ds.fleet, n) if tuple(n) != (1,) else ds.fleet
     if split == "auto":
         split = "all" if all(r in UNTRAINED for r in routers) else "test"

@@ -170,3 +170,45 @@ def _from_records(p: Path, quality_score: str, prices, reference, name) -> Routi
     return RoutingDataset(name=name or p.stem, records=records, models=models,
                           quality_score=quality_score, fleet=_fleet(models, prices, reference),
                           notes=notes)
+
+
+def parse_column_mapping(spec: str | None) -> dict[str, Any]:
+    """Keyword arguments of :func:`load_table` from a CLI mapping string.
+
+    ``"prompt=question,gpt-4o=big_ok,gpt-4o-mini=small_ok,gpt-4o-mini.response=small_text,
+    gpt-4o-mini.output_tokens=small_tokens,quality=correct,reference=gpt-4o"``: ``prompt=`` names
+    the prompt column, ``quality=`` the score name, ``reference=`` the strong model, ``M=C`` maps
+    model M's quality to column C, ``M.response=C`` and ``M.output_tokens=C`` its response and
+    output-token columns.
+    """
+    if not spec:
+        return {}
+    out: dict[str, Any] = {}
+    models: dict[str, str] = {}
+    responses: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    for item in (x.strip() for x in spec.split(",") if x.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise DataError(f"column mapping item {item!r} is not KEY=COLUMN; e.g. prompt=question,gpt-4o=score_a")
+        key, value = key.strip(), value.strip()
+        if key == "prompt":
+            out["prompt_column"] = value
+        elif key == "quality":
+            out["quality_score"] = value
+        elif key == "reference":
+            out["reference"] = value
+        elif key.endswith(".response"):
+            responses[key[: -len(".response")]] = value
+        elif key.endswith(".output_tokens"):
+            tokens[key[: -len(".output_tokens")]] = value
+        else:
+            models[key] = value
+    if models:
+        out["model_columns"] = models
+    if responses:
+        out["response_columns"] = responses
+    if tokens:
+        out["output_token_columns"] = tokens
+    return out
+
