@@ -275,6 +275,8 @@ class AdaptiveRuntime:
         outputs, note = per_sample_tokens(response, texts, counter, completion_total)
         if note:
             notes.append(note)
+        if not single_output and len(texts) != decision.n:
+            notes.append(f"the provider returned {len(texts)} of the {decision.n} samples asked for")
         selection = await self.aselect(prompt, texts)
         if not single_output and len(texts) > 1:
             keep_choice(response, selection.index)

@@ -193,6 +193,18 @@ def test_responses_api(proxy: Proxy) -> None:
     assert proxy.line(info["request_id"]).decision["model"] == "gpt-4o"
 
 
+def test_responses_api_streaming(proxy: Proxy) -> None:
+    events = list(proxy.client().responses.create(model="adaptive-0.8", input=PROMPTS[1], stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    strong, stok = REPLAY[PROMPTS[1]][1]
+    assert text == strong
+    info = events[-1].model_extra["adaptive_router"]
+    assert (info["model"], info["n"]) == ("gpt-4o", 1)
+    line = proxy.line(info["request_id"])
+    assert line.samples == [strong] and line.output_tokens == [stok] and line.model_extra["stream"]
+    assert line.cost_usd == pytest.approx(cost("gpt-4o", REPLAY[PROMPTS[1]][0], [stok]))
+
+
 @pytest.mark.parametrize(("model", "prompt", "extra", "status", "message"), [
     ("adaptive-router", "   ", {}, 400, "empty"),
     ("adaptive-1.5", PROMPT, {}, 400, "threshold must be within"),
