@@ -7,17 +7,17 @@ explicitly as a cheap and a dear model would be:
   samples' final answers), priced $0.05 / $0.20 per million input / output tokens;
 - ``smollm2-greedy``: greedy decoding, the reference, priced $1.00 / $4.00 per million.
 
-A router (RouteLLM's ``random`` baseline by default, or ``--router`` a trained checkpoint folder
-whose candidates are this fleet's) and the threshold knob decide (model, n) per question. A
+A router and the threshold knob decide (model, n) per question. By default the router is the
+bundled trained one (MiniLM features, trained on RouteLLM's MMLU + GSM8K correctness data with
+generic strong/weak roles; bound to this fleet, the reference plays strong): it predicts how
+likely the cheap deployment is to do as well, and questions that look hard go to the reference.
+``--router`` also takes a checkpoint folder or a baseline name (random, cheapest, strongest). A
 callback handler reads each decision and the dollar cost of each call from the router's run —
 what any tracer sees — while the chain itself returns plain strings. The second question is then
 asked again with a per-call dollar budget through ``with_config(configurable=...)``, and the first once
 pinned to best-of-3 (``llm.bind(model="smollm2-sampled#3")``).
 
-    python examples/langchain_chain.py [--router random|default|DIR] [--threshold 0.5] [--max-tokens 16]
-
-``--router default`` uses the bundled trained router (generic strong/weak roles bound to this
-fleet: the reference plays strong) once it is installed.
+    python examples/langchain_chain.py [--router default|random|DIR] [--threshold 0.6] [--max-tokens 16]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from adaptive_router.domain import Fleet  # noqa: E402
 QUESTIONS = [
     "What is 12 + 30?",
     "What is the capital of France?",
-    "Give a four-word slogan for a bakery.",
+    "Prove that there are infinitely many primes.",
 ]
 
 
@@ -79,9 +79,10 @@ class DecisionLog(BaseCallbackHandler):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--router", default="random",
-                        help="baseline name (random, cheapest, strongest) or a checkpoint folder")
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--router", default="default",
+                        help="'default' (the bundled trained router), a checkpoint folder, or a "
+                             "baseline name (random, cheapest, strongest)")
+    parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--max-tokens", type=int, default=16)
     args = parser.parse_args()
 
