@@ -15,7 +15,7 @@ from adaptive_router.integrations.langchain_chat import (
     split_total,
 )
 from adaptive_router.integrations.langchain_local import ChatLocalModel
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -209,7 +209,12 @@ class _Recorder(BaseCallbackHandler):
 
 def test_callbacks_see_the_decision_and_the_chosen_model_as_a_child_run(router):
     rec = _Recorder()
-    router.invoke("Hi", config={"callbacks": [rec]})
+    with get_usage_metadata_callback() as usage_cb:
+        msg = router.invoke("Hi", config={"callbacks": [rec]})
+    # the usage callback sees the router's run (keyed by the fleet model) and the chosen model's
+    # own run (keyed by its model name) with the same tokens
+    assert usage_cb.usage_metadata["large"] == msg.usage_metadata
+    assert usage_cb.usage_metadata["smollm2-135m-instruct"] == msg.usage_metadata
     (name, data, event_run), = rec.events
     assert name == DECISION_EVENT and data["candidate"] == "large#1"
     outer, inner = rec.starts  # the router's run, then the chosen model's
