@@ -285,6 +285,21 @@ def test_litellm_model_names_are_called_through_litellm():
     assert streamed[-1].response_metadata["model_name"] == "gpt-4o"
 
 
+async def test_litellm_async_paths():
+    f = Fleet.from_dict({"models": [{"name": "gpt-4o-mini", "n": [1, 3]}, {"name": "gpt-4o"}],
+                         "reference": "gpt-4o"})
+    r = ChatAdaptiveRouter(fleet=f, router="strongest", litellm_kwargs={"mock_response": "Rome."})
+    msg = await r.ainvoke("Capital of Italy?", model="gpt-4o-mini#3")
+    assert msg.content == "Rome." and msg.response_metadata["samples"] == 3
+    assert msg.usage_metadata == {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
+    chunks = [c async for c in r.astream("Capital of Italy?")]
+    assert "".join(c.content for c in chunks) == "Rome."
+    assert chunks[-1].response_metadata["candidate"] == "gpt-4o#1"
+    # the mock's stream reports its own usage (it counts the text); the cost uses what it reported
+    streamed_out = sum(c.usage_metadata["output_tokens"] for c in chunks if c.usage_metadata)
+    assert streamed_out > 0 and chunks[-1].response_metadata["cost"]["output_tokens"] == [streamed_out]
+
+
 def test_bad_configuration_and_requests_fail_with_the_fix():
     f = fleet()
     with pytest.raises(ValidationError, match="not in the fleet"):
@@ -296,6 +311,9 @@ def test_bad_configuration_and_requests_fail_with_the_fix():
     with pytest.raises(ValidationError, match="exactly one"):
         ChatAdaptiveRouter(fleet=f, models=local_models(), router="strongest", threshold=0.5,
                            budget_usd=0.01)
+    with pytest.raises(ValidationError, match="not a folder with a config.json"):
+        ChatAdaptiveRouter(fleet=f, models=local_models(), router="strongest",
+                           reward_model="/nonexistent/reward-model")
     r = ChatAdaptiveRouter(fleet=f, models=local_models(), router="strongest")
     with pytest.raises(InvalidRequestError, match="not a fleet model"):
         r.decide([HumanMessage("Hi")], model="gpt-9")
