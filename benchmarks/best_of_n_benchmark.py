@@ -289,8 +289,8 @@ def _ci(v: list[float] | None) -> str:
 
 def markdown(results: dict[str, Any], command: str) -> str:
     lines = ["# Best-of-n benchmark: (model, n) routing vs single models", "",
-             f"Regenerate: `{command}` (writes this file, `best_of_n_benchmark.json` and "
-             "`best_of_n_benchmark.png`).", ""]
+             f"Regenerate: `{command}` (both sets; `--sets champ` or `--sets llmrouter` reruns one). "
+             "It writes this file, `best_of_n_benchmark_<set>.json` and `best_of_n_benchmark.png`.", ""]
     for key, res in results.items():
         s = res["summary"]
         best = s["best_single"]
@@ -381,19 +381,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "docs"))
     args = ap.parse_args(argv)
-    results: dict[str, Any] = {}
-    if "champ" in args.sets:
-        results["champ"] = run_champ(args.folds, args.boot, args.seed, args.routers)
-    if "llmrouter" in args.sets:
-        results["llmrouter"] = run_llmrouter(args.boot, args.seed, args.routers)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "best_of_n_benchmark" if set(args.sets) == {"champ", "llmrouter"} else "best_of_n_benchmark_" + "_".join(args.sets)
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=float))
-    cmd = "python benchmarks/best_of_n_benchmark.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
-    (out / f"{stem}.md").write_text(markdown(results, cmd))
-    plot(results, out / f"{stem}.png")
-    print(markdown(results, cmd))
+    runners = {"champ": lambda: run_champ(args.folds, args.boot, args.seed, args.routers),
+               "llmrouter": lambda: run_llmrouter(args.boot, args.seed, args.routers)}
+    for key in args.sets:  # each set's results are kept in its own JSON (sets can be rerun alone)
+        res = runners[key]()
+        res["command"] = "python benchmarks/best_of_n_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        (out / f"best_of_n_benchmark_{key}.json").write_text(json.dumps(res, indent=1, default=float))
+    results = {key: json.loads((out / f"best_of_n_benchmark_{key}.json").read_text())
+               for key in ("champ", "llmrouter") if (out / f"best_of_n_benchmark_{key}.json").exists()}
+    text = markdown(results, "python benchmarks/best_of_n_benchmark.py")
+    (out / "best_of_n_benchmark.md").write_text(text)
+    plot(results, out / "best_of_n_benchmark.png")
+    print(text)
     return 0
 
 

@@ -121,13 +121,13 @@ def train_reward_model(
     quality_score: str,
     out_dir: str | Path | None = None,
     encoder: str = "minilm",
-    hidden: int = 128,
+    hidden: int = 64,
     extra_pairs: int = 4,
     held_out: float = 0.2,
-    epochs: int = 300,
-    lr: float = 1e-3,
+    epochs: int = 200,
+    lr: float = 3e-3,
     weight_decay: float = 1e-3,
-    patience: int = 30,
+    patience: int = 20,
     seed: int = 0,
     progress: bool = True,
     eval_records: Sequence[Record] | None = None,
@@ -139,6 +139,7 @@ def train_reward_model(
     stopping. The report is in ``model.metrics`` (and in ``config.json``).
     """
     import torch
+    from adaptive_router.training.trainers.best_route import single_thread
     from adaptive_router.training.trainers.common import EarlyStopping, limit_cpu_threads
 
     from adaptive_router.encoders import training_cache_path
@@ -180,17 +181,18 @@ def train_reward_model(
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc="train-reward", unit="epoch")
-    for epoch in steps:
-        net.train()
-        opt.zero_grad()
-        loss = bt_loss(xc, xr)
-        loss.backward()
-        opt.step()
-        net.eval()
-        with torch.no_grad():
-            val = bt_loss(vc, vr).item() if len(vc) else loss.item()
-        if stop.update(val, epoch, lambda: {k: v.clone() for k, v in net.state_dict().items()}):
-            break
+    with single_thread():
+        for epoch in steps:
+            net.train()
+            opt.zero_grad()
+            loss = bt_loss(xc, xr)
+            loss.backward()
+            opt.step()
+            net.eval()
+            with torch.no_grad():
+                val = bt_loss(vc, vr).item() if len(vc) else loss.item()
+            if stop.update(val, epoch, lambda: {k: v.clone() for k, v in net.state_dict().items()}):
+                break
     if stop.best_state is not None:
         net.load_state_dict(stop.best_state)
     sd = net.state_dict()

@@ -86,7 +86,10 @@ def _fit_linear(x: np.ndarray, target: np.ndarray, kind: str, weight_decay: floa
         loss.backward()
         return loss
 
-    opt.step(closure)
+    from adaptive_router.training.trainers.best_route import single_thread
+
+    with single_thread():
+        opt.step(closure)
     w = lin.weight.detach().numpy().astype(np.float64)
     b = lin.bias.detach().numpy().astype(np.float64)
     return (w, b) if kind == "softmax" else (w[0], b)

@@ -15,7 +15,8 @@ per candidate, trained with the sum over heads of binary cross-entropy against t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,20 @@ def default_selector_score(records: Sequence[Record], candidate_keys: Sequence[s
     return name if records and ok else None
 
 
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread: these networks are tiny, and on a busy shared CPU two spinning
+    OpenMP threads make each step ~100x slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def fit_multihead(
     x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
     hidden: int = 128, epochs: int = 400, lr: float = 1e-3, weight_decay: float = 1e-4,
@@ -115,9 +130,8 @@ def fit_multihead(
     """A one-hidden-layer network with K sigmoid heads, fitted full-batch with the summed
     binary cross-entropy against soft labels in [0, 1]. Returns numpy weights and a log."""
     import torch
-    from adaptive_router.training.trainers.common import EarlyStopping, limit_cpu_threads
+    from adaptive_router.training.trainers.common import EarlyStopping
 
-    limit_cpu_threads()
     torch.manual_seed(seed)
     xt = torch.tensor(x, dtype=torch.float32)
     yt = torch.tensor(y, dtype=torch.float32)
@@ -140,18 +154,19 @@ def fit_multihead(
         return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
     train_loss = float("nan")
-    for epoch in steps:
-        net.train()
-        opt.zero_grad()
-        loss = loss_fn(net(xt), yt).sum(dim=1).mean()  # multi-head: sum over heads
-        loss.backward()
-        opt.step()
-        train_loss = loss.item()
-        net.eval()
-        with torch.no_grad():
-            val = float(loss_fn(net(xv), yv).sum(dim=1).mean()) if has_val else train_loss
-        if stop.update(val, epoch, state):
-            break
+    with single_thread():
+        for epoch in steps:
+            net.train()
+            opt.zero_grad()
+            loss = loss_fn(net(xt), yt).sum(dim=1).mean()  # multi-head: sum over heads
+            loss.backward()
+            opt.step()
+            train_loss = loss.item()
+            net.eval()
+            with torch.no_grad():
+                val = float(loss_fn(net(xv), yv).sum(dim=1).mean()) if has_val else train_loss
+            if stop.update(val, epoch, state):
+                break
     if stop.best_state is not None:
         net.load_state_dict(stop.best_state)
     sd = net.state_dict()
