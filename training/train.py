@@ -96,9 +96,14 @@ def train_router(
     seconds = time.perf_counter() - start
     report = build_report(name, router, train, val, candidate_keys, quality_score, seed, params, seconds, extra)
     router.training_report = report  # type: ignore[attr-defined]
-    if out_dir is not None:
+    if out_dir is not None and _is_main_process():
         save_with_report(router, out_dir, report)
     return router
+
+
+def _is_main_process() -> bool:
+    """False in the non-zero ranks of an ``accelerate launch`` / ``torchrun`` job (rank 0 saves)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def build_report(
@@ -242,5 +247,6 @@ def train_on_datasets(
             report["test_metrics"][ds.name] = {k: res.get(k) for k in (
                 "n_prompts", "apgr", "cpt_50", "cpt_80", "quality", "cost_per_1k_usd", "share_strong",
                 "aiq", "max_quality", "saving_at_99")}
-    save_with_report(router, out_dir, report)
+    if _is_main_process():
+        save_with_report(router, out_dir, report)
     return report

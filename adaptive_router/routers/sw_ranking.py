@@ -87,7 +87,9 @@ class SWRankingRouter(EmbeddingRouter):
         ties = (q[:, :, None] == q[:, None, :]).astype(np.float32)
         win_w = (w @ beats.reshape(len(q), -1)).reshape(-1, k, k)
         tie_w = (w @ ties.reshape(len(q), -1)).reshape(-1, k, k)
-        strength = bradley_terry(win_w + 0.5 * tie_w, iters=self.bt_iters)
+        # the weights sum to 1 per prompt, so the prior is 0.1% of the evidence: it only keeps
+        # the strengths finite when a candidate never loses
+        strength = bradley_terry(win_w + 0.5 * tie_w, iters=self.bt_iters, prior=1e-3)
         ref = self.candidate_keys.index(self.reference)
         p_beats = 1.0 / (1.0 + np.exp(strength[:, [ref]] - strength))
         return p_beats + 0.5 * tie_w[:, :, ref]

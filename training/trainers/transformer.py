@@ -208,10 +208,17 @@ def fit_causal_llm(train: Sequence[Record], val: Sequence[Record], candidate_key
                    quality_score: str, seed: int = 0, progress: bool = True,
                    **params: Any) -> tuple[TransformerClassifierRouter, dict[str, Any]]:
     """``causal_llm``: SmolLM2-135M (or ``backbone=`` a decoder folder). On a CPU only the last
-    ``train_layers`` blocks (default 2) and the head are trained; on a GPU everything."""
+    ``train_layers`` blocks (default 2) and the head are trained, for at most 40 steps of 8
+    prompts cut to 96 tokens (override with params); on a GPU everything, for ``max_steps``."""
+    on_gpu = pick_device(params.get("device")) == "cuda"
     if "train_layers" not in params:
-        params["train_layers"] = None if pick_device(params.get("device")) == "cuda" else 2
+        params["train_layers"] = None if on_gpu else 2
     params.setdefault("batch_size", 8)
     params.setdefault("lr", 2e-5)
+    if not on_gpu:  # a 135M-parameter forward pass per prompt: keep a CPU run to minutes
+        params.setdefault("max_steps", 40)
+        params.setdefault("max_length", 96)
+        params.setdefault("eval_every", 20)
+        params.setdefault("val_size", 48)
     return fit_transformer(CausalLLMRouter, train, val, candidate_keys, quality_score, seed, progress,
                            **params)
