@@ -30,16 +30,7 @@ _EPS = 1e-9
 
 def quality_table(records: Sequence[Record], candidate_keys: Sequence[str], quality_score: str) -> np.ndarray:
     """(R, K) expected quality of every candidate, from the evaluation module's definition."""
-    try:
-        from adaptive_router.training.evaluate import quality_matrix
-    except ImportError:  # TEMPORARY until training/evaluate.py lands: n = 1 mean quality only
-        def quality_matrix(records, keys, score):  # type: ignore[misc]
-            out = np.zeros((len(records), len(keys)))
-            for i, r in enumerate(records):
-                for j, k in enumerate(keys):
-                    c = Candidate.from_key(k)
-                    out[i, j] = float(np.mean(r.samples(c.model).score(score)))
-            return out
+    from adaptive_router.training.evaluate import quality_matrix
 
     return np.asarray(quality_matrix(list(records), list(candidate_keys), quality_score), dtype=np.float64)
 
