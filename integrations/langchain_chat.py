@@ -28,6 +28,8 @@ tools. ``invoke(x, model="name")`` (or ``"name#n"``) pins the call to one fleet 
 
 ``models`` maps fleet model names to LangChain chat models or LiteLLM model names; a fleet model
 absent from ``models`` is called through LiteLLM under its ``litellm_model`` (or its name).
+With ``traffic_log=`` (a path or a :class:`~adaptive_router.traffic.TrafficLogWriter`) every call
+is appended to the traffic log that ``adaptive-router retrain`` reads.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +68,7 @@ from adaptive_router.pricing import counter_for
 from adaptive_router.reward import RewardModel
 from adaptive_router.routers import load_router
 from adaptive_router.routers.base import Router
+from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +185,9 @@ class ChatAdaptiveRouter(BaseChatModel):
     streaming: bool = False
     litellm_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="extra keywords for every litellm.completion call")
+    traffic_log: Any = Field(
+        default=None, description="a TrafficLogWriter or a path: one JSON line per routed call, "
+        "for retraining on this traffic")
 
     _engine: RoutingEngine = PrivateAttr()
 
@@ -227,6 +234,8 @@ class ChatAdaptiveRouter(BaseChatModel):
                                   "instance instead") from None
             reward = load_reward_model(str(reward))
         data["reward_model"] = reward
+        if isinstance(data.get("traffic_log"), str | Path):
+            data["traffic_log"] = TrafficLogWriter(data["traffic_log"])
         return data
 
     @model_validator(mode="after")
@@ -372,8 +381,8 @@ class ChatAdaptiveRouter(BaseChatModel):
         return kw
 
     def _stop(self, stop: list[str] | None) -> list[str] | None:
-        s = stop if stop is not None else self.stop
-        return [x for x in s if x] or None if s else None
+        given = stop if stop is not None else self.stop
+        return [x for x in given or [] if x] or None
 
     def _prompt_text(self, messages: list[BaseMessage]) -> str:
         return self._engine.router_input(convert_to_openai_messages(messages))
@@ -670,6 +679,37 @@ class ChatAdaptiveRouter(BaseChatModel):
             usage_metadata=message.usage_metadata, response_metadata=message.response_metadata,
             chunk_position="last"))
 
+    def _log_traffic(self, messages: list[BaseMessage], decision: Decision, samples: Samples,
+                     metadata: Mapping[str, Any], started: float) -> None:
+        """Append the call to the traffic log (never fails the call: a log error is a warning)."""
+        if self.traffic_log is None:
+            return
+        try:
+            self.traffic_log.write(TrafficLogLine(
+                prompt=self._prompt_text(messages),
+                messages=convert_to_openai_messages(messages),
+                decision=decision.as_dict(),
+                samples=[selection_text(m) for m in samples.messages],
+                reward_scores=list(metadata.get("reward_scores") or []),
+                chosen_index=int(metadata.get("selected_index") or 0),
+                prompt_tokens=samples.prompt_tokens,
+                output_tokens=list(samples.output_tokens),
+                cost_usd=float(metadata["cost_usd"]),
+                latency_s=time.perf_counter() - started,
+                model_group=decision.model,
+                explored=decision.explored,
+                propensity=decision.propensity,
+            ))
+        except Exception as exc:  # the answer matters more than its log line
+            log.warning("could not write the traffic log line: %s", exc)
+
+    def _finish(self, messages: list[BaseMessage], decision: Decision, samples: Samples,
+                selection: Selection, started: float) -> ChatResult:
+        result = self._result(decision, samples, selection)
+        self._log_traffic(messages, decision, samples,
+                          result.generations[0].message.response_metadata, started)
+        return result
+
     # -- the four entry points ----------------------------------------------------------------
     def _generate(
         self,
@@ -678,6 +718,7 @@ class ChatAdaptiveRouter(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        started = time.perf_counter()
         own, rest = self._split_kwargs(kwargs)
         decision = self.decide(messages, **own)
         if run_manager:
@@ -685,7 +726,7 @@ class ChatAdaptiveRouter(BaseChatModel):
                                                          run_id=run_manager.run_id)
         samples = self._draw(decision, messages, self._stop(stop), run_manager, own, rest)
         selection = self._select(self._prompt_text(messages), samples)
-        return self._result(decision, samples, selection)
+        return self._finish(messages, decision, samples, selection, started)
 
     async def _agenerate(
         self,
@@ -694,6 +735,7 @@ class ChatAdaptiveRouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        started = time.perf_counter()
         own, rest = self._split_kwargs(kwargs)
         decision = await asyncio.to_thread(self.decide, messages, **own)
         if run_manager:
@@ -701,7 +743,7 @@ class ChatAdaptiveRouter(BaseChatModel):
                                                                run_id=run_manager.run_id)
         samples = await self._adraw(decision, messages, self._stop(stop), run_manager, own, rest)
         selection = await asyncio.to_thread(self._select, self._prompt_text(messages), samples)
-        return self._result(decision, samples, selection)
+        return self._finish(messages, decision, samples, selection, started)
 
     def _stream(
         self,
@@ -710,6 +752,7 @@ class ChatAdaptiveRouter(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        started = time.perf_counter()
         own, rest = self._split_kwargs(kwargs)
         decision = self.decide(messages, **own)
         if run_manager:
@@ -719,7 +762,8 @@ class ChatAdaptiveRouter(BaseChatModel):
         if decision.n > 1:  # best-of-n: the chosen sample is emitted once it is chosen
             samples = self._draw(decision, messages, stop, run_manager, own, rest)
             selection = self._select(self._prompt_text(messages), samples)
-            yield self._final_chunk(self._result(decision, samples, selection).generations[0].message)
+            result = self._finish(messages, decision, samples, selection, started)
+            yield self._final_chunk(result.generations[0].message)
             return
         target = self.target(decision.model)
         collected = _StreamTotals()
@@ -739,7 +783,7 @@ class ChatAdaptiveRouter(BaseChatModel):
                 out = collected.add_litellm(part)
                 if out is not None:
                     yield out
-        yield self._stream_end(decision, messages, collected)
+        yield self._stream_end(decision, messages, collected, started)
 
     async def _astream(
         self,
@@ -748,6 +792,7 @@ class ChatAdaptiveRouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        started = time.perf_counter()
         own, rest = self._split_kwargs(kwargs)
         decision = await asyncio.to_thread(self.decide, messages, **own)
         if run_manager:
@@ -757,7 +802,8 @@ class ChatAdaptiveRouter(BaseChatModel):
         if decision.n > 1:
             samples = await self._adraw(decision, messages, stop, run_manager, own, rest)
             selection = await asyncio.to_thread(self._select, self._prompt_text(messages), samples)
-            yield self._final_chunk(self._result(decision, samples, selection).generations[0].message)
+            result = self._finish(messages, decision, samples, selection, started)
+            yield self._final_chunk(result.generations[0].message)
             return
         target = self.target(decision.model)
         collected = _StreamTotals()
@@ -778,10 +824,10 @@ class ChatAdaptiveRouter(BaseChatModel):
                 out = collected.add_litellm(part)
                 if out is not None:
                     yield out
-        yield self._stream_end(decision, messages, collected)
+        yield self._stream_end(decision, messages, collected, started)
 
     def _stream_end(self, decision: Decision, messages: list[BaseMessage],
-                    collected: _StreamTotals) -> ChatGenerationChunk:
+                    collected: _StreamTotals, started: float) -> ChatGenerationChunk:
         """The last chunk: usage when the model reported none, and the decision and cost."""
         text = collected.text
         reported = collected.input_tokens is not None and collected.output_tokens is not None
@@ -798,10 +844,12 @@ class ChatAdaptiveRouter(BaseChatModel):
                           child_metadata=[collected.metadata])
         selection = Selection(index=0, selector="first")
         cost = self._cost(decision, samples, selection)
+        metadata = self._metadata(decision, samples, selection, cost)
+        self._log_traffic(messages, decision, samples, metadata, started)
         return ChatGenerationChunk(message=AIMessageChunk(
             content="",
             usage_metadata=None if reported else self.usage(samples),
-            response_metadata=self._metadata(decision, samples, selection, cost),
+            response_metadata=metadata,
             chunk_position="last"))
 
 

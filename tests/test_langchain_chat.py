@@ -30,6 +30,7 @@ from adaptive_router.errors import InvalidRequestError
 from adaptive_router.local_models import load_local_model
 from adaptive_router.reward import RewardModel
 from adaptive_router.routers import load_router
+from adaptive_router.traffic import read_traffic_log, traffic_to_records
 
 torch.set_num_threads(1)
 
@@ -129,12 +130,13 @@ def test_invoke_cost_and_usage_checked_by_hand(router):
     assert md["usage_source"] == "reported" and msg.content
 
 
-def test_best_of_n_one_call_prompt_once_and_reward_choice():
+def test_best_of_n_one_call_prompt_once_and_reward_choice(tmp_path):
     """small#3: three samples from one call (the local model accepts n), the longest kept by the
-    reward model; usage sums all three; cost = prompt once + all outputs + the reward model."""
+    reward model; usage sums all three; cost = prompt once + all outputs + the reward model.
+    The call lands in the traffic log, which converts to a training Record."""
     f = fleet(selector="reward")
     r = ChatAdaptiveRouter(fleet=f, models=local_models(), router="strongest", max_tokens=MAX_TOKENS,
-                           reward_model=LengthReward())
+                           reward_model=LengthReward(), traffic_log=tmp_path / "traffic.jsonl")
     text = "Tell me a fact about cats."
     msg = r.invoke(text, model="small#3")
     md, usage = msg.response_metadata, msg.usage_metadata
@@ -151,6 +153,12 @@ def test_best_of_n_one_call_prompt_once_and_reward_choice():
     assert md["cost_usd"] == pytest.approx(expected)
     assert md["cost"]["reward_cost_usd"] == pytest.approx(3e-6)
     assert "pinned to small#3" in md["decision"]["reason"]
+    (line,) = list(read_traffic_log(tmp_path / "traffic.jsonl"))
+    assert line.prompt == text and line.decision["candidate"] == "small#3"
+    assert line.output_tokens == outs and line.prompt_tokens == p
+    assert line.reward_scores == scores and line.chosen_index == md["selected_index"]
+    assert line.cost_usd == pytest.approx(expected) and len(line.samples) == 3
+    assert len(traffic_to_records([line])) == 1
 
 
 def test_stream_n1_passes_tokens_through_and_ends_with_cost(router):
