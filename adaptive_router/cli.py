@@ -238,7 +238,7 @@ def train_cmd(
     names = [d.strip() for d in data.split(",") if d.strip()]
     report = train_on_datasets(router, names, out, data_dir=str(data_dir) if data_dir else None, seed=seed,
                                val=val, test=test, roles=generic_roles, evaluate=evaluate,
-                               **parse_params(param or []))
+                               command="adaptive-router " + " ".join(sys.argv[1:]), **parse_params(param or []))
     _emit({"router": router, "out": str(out), "train_seconds": report.get("train_seconds"),
            "best_val_loss": report.get("best_val_loss"), "test_metrics": report.get("test_metrics")})
 

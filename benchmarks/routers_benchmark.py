@@ -251,6 +251,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def update_readme(path: Path, text: str) -> None:
+    """Replace the block between the routers-benchmark-table markers of the README."""
+    start, end = "<!-- routers-benchmark-table -->", "<!-- /routers-benchmark-table -->"
+    if not path.exists():
+        return
+    readme = path.read_text()
+    if start not in readme or end not in readme:
+        return
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(head + start + "\n" + text.strip() + "\n" + end + tail)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="routellm-mmlu,routellm-gsm8k,llmrouter")
@@ -260,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoints", default=os.environ.get("ADAPTIVE_ROUTER_BENCH_CHECKPOINTS",
                                                             "/tmp/adaptive-router-bench"))
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--readme", default=str(ROOT / "README.md"),
+                    help="README whose routers-benchmark-table block is refreshed ('' to skip)")
     ap.add_argument("--max-records", type=int, default=None,
                     help="use a seeded random subsample of at most this many records per data set")
     ap.add_argument("--out", default=str(ROOT / "docs"))
@@ -286,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
               "![routers](routers_benchmark.png)", ""]
         (out_dir / "routers_benchmark.md").write_text("\n".join(md))
         plot(results, out_dir / "routers_benchmark.png")
+        if args.readme:
+            update_readme(Path(args.readme), text.replace("\n### ", "\n#### "))
         print(text, flush=True)
     return 0
 

@@ -190,6 +190,7 @@ def train_on_datasets(
     roles: bool = False,
     evaluate: bool = True,
     progress: bool = True,
+    command: str | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Train ``name`` on the seeded train splits of the data sets ``data`` (validation split for
@@ -234,6 +235,8 @@ def train_on_datasets(
                           progress=progress, **params)
     report = dict(getattr(router, "training_report", {}))
     report["data"] = list(data)
+    if command:
+        report["command"] = command
     report["splits"] = {"seed": seed, "val": val, "test": test,
                         "rule": "RoutingDataset.splits(seed, val, test): seeded permutation (or the data "
                                 "set's own train/test), decontaminated test split"}
