@@ -337,3 +337,19 @@ def test_call_planning_and_token_splits():
     assert call_plan(3, supports_n=False) == [1, 1, 1]
     assert split_total(60, [10, 20, 30]) == [10, 20, 30]
     assert sum(split_total(7, [1, 1, 1])) == 7
+
+
+@pytest.mark.slow
+def test_example_chain_prints_decisions_and_costs(repo_root):
+    """``python examples/langchain_chain.py`` runs offline and prints a decision and a dollar
+    cost for every call (about 20 s of CPU; slow on a shared machine)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "examples/langchain_chain.py", "--max-tokens", "8"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout
+    assert out.count("decision:") == 5 and out.count("cost:     $") == 5
+    assert "via budget($1e-06)" in out and "best-of-3: kept sample" in out
+    assert "5 calls, total $" in out
