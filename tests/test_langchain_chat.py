@@ -32,7 +32,14 @@ from adaptive_router.reward import RewardModel
 from adaptive_router.routers import load_router
 from adaptive_router.traffic import read_traffic_log, traffic_to_records
 
-torch.set_num_threads(1)
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """SmolLM2-135M gains little from a second thread on a shared 2-core machine; restore after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 MAX_TOKENS = 8
 # prices per token, typed here by hand (the fleet below quotes them per million)

@@ -27,7 +27,14 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from adaptive_router.domain import Fleet
 
-torch.set_num_threads(1)  # the machine is shared: one core per test process is plenty for 135M
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """SmolLM2-135M gains little from a second thread on a shared 2-core machine; restore after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 MAX_TOKENS = 8
 
