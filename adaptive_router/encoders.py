@@ -112,6 +112,11 @@ class SentenceEncoder:
         if self._st is None:
             with self._lock:
                 if self._st is None:
+                    # OpenMP threads that spin while waiting burned ~10x the CPU of a single-
+                    # prompt encode on a shared 2-core machine (benchmarks/bench.py, issue 10);
+                    # passive waiting costs nothing measurable. Read when torch first loads;
+                    # a value the user set wins.
+                    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                     from sentence_transformers import SentenceTransformer
 
                     self._st = SentenceTransformer(str(self.path), device=self.device,

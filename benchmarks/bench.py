@@ -41,6 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# what adaptive_router.encoders sets before torch loads (it is read once, at torch's import)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # the serving path has no disk cache unless configured: never let one flatter the figures
 os.environ.pop("ADAPTIVE_ROUTER_EMBED_CACHE", None)
 
