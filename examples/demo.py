@@ -48,8 +48,9 @@ from adaptive_router.records import Record, write_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "runs" / "demo"
-SAMPLE_COUNTS = (1, 3, 5)  # best-of-n sample counts offered for every model but the reference
-ROUTER_THRESHOLD = 0.5  # the proxy's default knob
+SAMPLE_COUNTS = (1, 3, 5)  # best-of-n sample counts offered for the two cheapest models
+SAMPLES_PER_MODEL = 5  # recorded samples kept per (problem, model): CHAMP's first five settings
+COST_WEIGHT = 0.5  # utility = quality - COST_WEIGHT x cost / (dearest candidate's mean cost)
 
 
 def banner(step: str) -> None:
@@ -88,14 +89,28 @@ class Trained:
     reward_dir: Path
     router_dir: Path
     results: dict[str, Any]
+    threshold: float
+
+
+def keep_samples(record: Record, k: int) -> Record:
+    """The record with each model's first ``k`` samples (responses, scores, token counts)."""
+    for ms in record.models.values():
+        ms.responses = ms.responses[:k]
+        ms.token_num_responses = ms.token_num_responses[:k]
+        ms.scores = {name: vals[:k] for name, vals in ms.scores.items()}
+    return record
 
 
 def load_champ(max_prompts: int | None) -> tuple[Any, list[Record], list[Record], list[Record]]:
     from adaptive_router.training.loaders import load_dataset
+    from adaptive_router.training.loaders.champ import SAMPLE_SETTINGS
 
     ds = load_dataset("champ")
     if max_prompts:
         ds.records = ds.records[:max_prompts]
+    ds.records = [keep_samples(r, SAMPLES_PER_MODEL) for r in ds.records]
+    ds.notes.append(f"this demo keeps {SAMPLES_PER_MODEL} samples per model: the settings "
+                    + ", ".join(SAMPLE_SETTINGS[:SAMPLES_PER_MODEL]))
     train, val, test = ds.splits(seed=0)
     return ds, train, val, test
 
@@ -114,12 +129,19 @@ def train_reward(train: list[Record], test: list[Record], out: Path, quality_sco
     return rm
 
 
+def best_of_n_models(fleet: Fleet) -> list[str]:
+    """BEST-Route's premise: the cheap models draw several samples, the dear ones one."""
+    prices = fleet.prices()
+    return sorted(fleet.model_names, key=lambda m: prices[m].output_per_token)[:2]
+
+
 def demo_fleet(ds: Any, train: Sequence[Record], reward_dir: Path) -> Fleet:
-    """CHAMP's four models, every one but the reference offered with n in SAMPLE_COUNTS, each
-    priced explicitly and with its mean recorded output length as the expected one."""
+    """CHAMP's four models, the two cheapest offered with n in SAMPLE_COUNTS, each priced
+    explicitly and with its mean recorded output length as the expected one."""
     base = ds.fleet
     ref = base.reference_model()
     prices = base.prices()
+    multi = best_of_n_models(base)
     models = []
     for m in base.models:
         outs = [t for r in train for t in r.models[m.name].token_num_responses]
@@ -128,7 +150,7 @@ def demo_fleet(ds: Any, train: Sequence[Record], reward_dir: Path) -> Fleet:
             "litellm_model": f"{m.name}-replay",
             "price": {"input_per_token": prices[m.name].input_per_token,
                       "output_per_token": prices[m.name].output_per_token},
-            "n": [1] if m.name == ref else list(SAMPLE_COUNTS),
+            "n": list(SAMPLE_COUNTS) if m.name in multi and m.name != ref else [1],
             "expected_output_tokens": float(np.mean(outs)) if outs else 256.0,
         })
     return Fleet.from_dict({"models": models, "reference": ref, "selector": "reward",
@@ -159,7 +181,11 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
     banner("2. Proxy reward model (Bradley-Terry on BEST-Route's pairs)")
     reward_dir = out / "reward_model"
     rm = train_reward(train, test, reward_dir, ds.quality_score, quick)
-    score_records(ds.records, rm, name="proxy_rm", progress=True)
+    # best-of-n needs reward scores of the samples of the models that draw several
+    multi = best_of_n_models(ds.fleet)
+    print(f"scoring the recorded samples of {', '.join(multi)} with the reward model")
+    restricted = [r.model_copy(update={"models": {m: r.models[m] for m in multi}}) for r in ds.records]
+    score_records(restricted, rm, name="proxy_rm", progress=True)  # fills the shared ModelSamples
 
     banner("3. (model, n) router: BEST-Route")
     fleet = demo_fleet(ds, train, reward_dir)
@@ -171,6 +197,11 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
     router = train_router("best-route", train, val, keys, ds.quality_score, out_dir=router_dir,
                           selector_score="proxy_rm", progress=True,
                           **({"epochs": 150} if quick else {}))
+    threshold, val_point = choose_threshold(router, val if len(val) >= 20 else train + val, fleet,
+                                            ds.quality_score)
+    print(f"threshold {threshold:.3f}: the best utility (quality - {COST_WEIGHT} x cost / dearest "
+          f"candidate's cost) on the validation prompts: quality {val_point['quality']:.3f}, "
+          f"${1000 * val_point['cost_usd']:.3f} per 1k prompts")
     results: dict[str, Any] = {
         "data": "champ", "split": "test", "n_prompts": len(test), "quality_score": ds.quality_score,
         "selector_score": "proxy_rm", "candidates": keys, "notes": ds.notes,
@@ -185,13 +216,13 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
     for name, r in contenders.items():
         results["routers"][name] = evaluate_router(r, test, fleet, ds.quality_score,
                                                    selector_score="proxy_rm", name=name,
-                                                   default_knob=ROUTER_THRESHOLD)
+                                                   default_knob=threshold)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable))
     plot_quality_cost(results, out / "quality_cost.png",
                       title=f"CHAMP test split ({len(test)} prompts): quality vs cost")
     print(f"\nEvaluation on the {len(test)} held-out test prompts (best-of-n keeps the proxy "
           "reward model's argmax; the router's row is at its best operating point's metrics, "
-          f"quality and cost at threshold {ROUTER_THRESHOLD}):\n")
+          f"the quality and cost columns at threshold {threshold:.3f}):\n")
     print(format_table(results))
     br = results["routers"]["best-route (model, n)"]
     best = results["summary"]["best_single"]
@@ -200,7 +231,32 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
           + " of its cost at its quality, "
           + (f"{br['saving_at_99']:.1f}%" if br.get("saving_at_99") is not None else "nothing")
           + " at 99% of it.")
-    return Trained(ds, fleet, train, val, test, reward_dir, router_dir, results)
+    return Trained(ds, fleet, train, val, test, reward_dir, router_dir, results, threshold)
+
+
+def choose_threshold(router: Any, records: Sequence[Record], fleet: Fleet,
+                     quality_score: str) -> tuple[float, dict[str, float]]:
+    """The threshold with the best utility on ``records`` (the retraining report's utility:
+    quality - COST_WEIGHT x cost / mean cost of each prompt's dearest candidate)."""
+    from adaptive_router.training.evaluate import cost_matrix, quality_matrix
+
+    from adaptive_router.policy import ThresholdPolicy
+
+    keys = router.candidate_keys
+    q = quality_matrix(records, keys, quality_score, "proxy_rm")
+    c = cost_matrix(records, keys, fleet)
+    preds = router.predict_batch([r.prompt for r in records])
+    scale = float(np.mean(c.max(axis=1)))
+    best: tuple[float, float, dict[str, float]] | None = None
+    for t in np.unique(np.round(np.quantile(preds, np.linspace(0, 1, 101)), 4)):
+        pick = ThresholdPolicy(float(np.clip(t, 0, 1))).choose(preds, c)
+        rows = np.arange(len(records))
+        point = {"quality": float(q[rows, pick].mean()), "cost_usd": float(c[rows, pick].mean())}
+        utility = point["quality"] - COST_WEIGHT * point["cost_usd"] / scale
+        if best is None or utility > best[0]:
+            best = (utility, float(np.clip(t, 0, 1)), point)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _jsonable(o: Any) -> Any:
@@ -216,7 +272,7 @@ def _jsonable(o: Any) -> Any:
 
 def write_proxy_config(out: Path, fleet: Fleet, records_path: Path, router_dir: Path,
                        reward_dir: Path | None, traffic_log: Path, epsilon: float,
-                       threshold: float = ROUTER_THRESHOLD, seed: int = 0) -> Path:
+                       threshold: float = 0.5, seed: int = 0) -> Path:
     """config.yaml (and fleet.yaml) for a LiteLLM proxy with the plugin on, in the style of
     examples/litellm/config.yaml: replay deployments of the fleet's models, a local SmolLM2."""
     fleet_path = out / "fleet.yaml"
@@ -318,7 +374,8 @@ def describe(served: Served, prompt: str, bar_write: Callable[[str], None] = pri
 
 def serve_traffic(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path | None,
                   prompts_records: Sequence[Record], rounds: int, epsilon: float, concurrency: int,
-                  traffic_log: Path, verbose: bool = True) -> tuple[list[Served | Exception], list[Record]]:
+                  traffic_log: Path, threshold: float, verbose: bool = True
+                  ) -> tuple[list[Served | Exception], list[Record]]:
     """Start the proxy, send ``rounds`` x the prompts, stop it. Returns the results in order."""
     from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
     from tqdm.auto import tqdm
@@ -327,13 +384,15 @@ def serve_traffic(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path | 
     write_records(prompts_records, records_path)
     if traffic_log.exists():
         traffic_log.unlink()
-    config = write_proxy_config(out, fleet, records_path, router_dir, reward_dir, traffic_log, epsilon)
+    config = write_proxy_config(out, fleet, records_path, router_dir, reward_dir, traffic_log, epsilon,
+                                threshold=threshold)
     print(f"proxy config: {config}")
     sent = [r for _ in range(rounds) for r in prompts_records]
     with LiteLLMProxy(config, log_path=out / "proxy.log", cwd=out, startup_timeout_s=180) as proxy:
         print(f"LiteLLM proxy up at {proxy.base_url} (pid {proxy.process.pid}; master key "
               f"{proxy.master_key[:7]}..., generated for this run); sending {len(sent)} requests "
-              f"({len(prompts_records)} held-out prompts x {rounds}), {concurrency} at a time")
+              f"({len(prompts_records)} prompts x {rounds}), {concurrency} at a time; policy "
+              f"threshold({threshold:.3f}) with epsilon {epsilon} exploration")
         printer = (lambda i, s: describe(s, sent[i].prompt, tqdm.write)) if verbose else None
         results = send_prompts(proxy.base_url, proxy.master_key, [r.prompt for r in sent],
                                concurrency, printer)
@@ -403,10 +462,10 @@ def full_information_check(res: Any, trained: Trained, heldout_prompts: set[str]
     rows = {}
     for name, r in (("before (base)", old), ("after (retrained)", new)):
         e = evaluate_router(r, recs, trained.fleet, trained.dataset.quality_score,
-                            selector_score="proxy_rm", name=name, default_knob=ROUTER_THRESHOLD)
+                            selector_score="proxy_rm", name=name, default_knob=trained.threshold)
         rows[name] = e
     print(f"\nfull-information check on the {len(recs)} held-out prompts' records (every "
-          f"candidate's answers known), threshold {ROUTER_THRESHOLD}:")
+          f"candidate's answers known), threshold {trained.threshold:.3f}:")
     for name, e in rows.items():
         print(f"  {name:18s} quality {e['quality']:.3f}  ${e['cost_per_1k_usd']:.3f} per 1k prompts")
 
@@ -452,7 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     heldout = trained.val + trained.test  # prompts the router and reward model were not fit on
     traffic_log = out / "traffic.jsonl"
     results, _ = serve_traffic(out, trained.fleet, trained.router_dir, trained.reward_dir, heldout,
-                               args.rounds, args.epsilon, args.concurrency, traffic_log)
+                               args.rounds, args.epsilon, args.concurrency, traffic_log,
+                               trained.threshold)
     summarise_traffic(results, trained.fleet)
     timer.lap("proxy traffic")
 
@@ -466,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"$ {cmd}")
     from adaptive_router.training.retrain import retrain, split_by_prompt
 
-    res = retrain([traffic_log], trained.router_dir, out / "retrain", feedback=feedback)
+    res = retrain([traffic_log], trained.router_dir, out / "retrain", feedback=feedback,
+                  cost_weight=COST_WEIGHT)
     print_before_after(res)
     prompts = sorted({r.prompt for r in heldout})
     _, held_idx = split_by_prompt(prompts, 0.3)

@@ -20,7 +20,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from demo import DEFAULT_OUT, ROOT, grade_feedback, serve_traffic, summarise_traffic
+import yaml
+from demo import (
+    DEFAULT_OUT,
+    ROOT,
+    SAMPLES_PER_MODEL,
+    grade_feedback,
+    keep_samples,
+    serve_traffic,
+    summarise_traffic,
+)
 
 from adaptive_router.domain import Fleet
 from adaptive_router.errors import ConfigError
@@ -37,18 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     demo = args.demo_out.resolve()
-    for need in ("router", "reward_model", "fleet.yaml"):
+    for need in ("router", "reward_model", "fleet.yaml", "config.yaml"):
         if not (demo / need).exists():
             raise ConfigError(f"{demo / need} is missing: run `make demo` first (or pass --demo-out)")
     from adaptive_router.training.loaders import load_dataset
 
     ds = load_dataset("champ")
+    ds.records = [keep_samples(r, SAMPLES_PER_MODEL) for r in ds.records]  # as the demo trained
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     fleet = Fleet.from_yaml(demo / "fleet.yaml")
+    demo_config = yaml.safe_load((demo / "config.yaml").read_text())
+    threshold = float(demo_config["litellm_settings"]["adaptive_router"]["policy"]["threshold"])
     log = out / "traffic.jsonl"
     results, _ = serve_traffic(out, fleet, demo / "router", demo / "reward_model", ds.records,
-                               args.rounds, args.epsilon, args.concurrency, log, verbose=False)
+                               args.rounds, args.epsilon, args.concurrency, log, threshold,
+                               verbose=False)
     summarise_traffic(results, fleet)
     refs = {r.prompt: str(r.meta["answer"]) for r in ds.records}
     feedback, acc = grade_feedback(log, refs, out / "feedback.jsonl")

@@ -70,7 +70,7 @@ def test_reduced_demo_end_to_end(tmp_path, shared_data, capsys):
     """The demo's whole pipeline on 60 CHAMP problems: trains, evaluates, serves through a real
     LiteLLM proxy, retrains; every stage leaves its output."""
     demo = load_demo()
-    assert demo.main(["--out", str(tmp_path), "--max-prompts", "60", "--rounds", "3", "--quick"]) == 0
+    assert demo.main(["--out", str(tmp_path), "--max-prompts", "60", "--rounds", "4", "--quick"]) == 0
     out = capsys.readouterr().out
     for expected in ("Proxy reward model", "best-route (model, n)", "LiteLLM proxy up at",
                      "served,", "verdict:", "Outputs in"):
@@ -79,6 +79,6 @@ def test_reduced_demo_end_to_end(tmp_path, shared_data, capsys):
                 "traffic.jsonl", "retrain/report.md", "retrain/quality_cost.png"):
         assert (tmp_path / rel).exists(), rel
     lines = (tmp_path / "traffic.jsonl").read_text().splitlines()
-    assert len(lines) >= 0.9 * 3 * 18  # 3 rounds of the ~18 validation + test prompts
+    assert len(lines) >= 0.9 * 4 * 18  # 4 rounds of the ~18 validation + test prompts
     line = json.loads(lines[0])
     assert line["decision"]["expected_costs_usd"] and 0 < line["propensity"] <= 1

@@ -59,6 +59,8 @@ from adaptive_router.traffic import TrafficLogLine, traffic_log_files
 
 LABEL_SOURCES = ("auto", "feedback", "reward", "judge")
 ESTIMATORS = ("dr", "ips", "snips")
+#: Fewest labelled requests on each side of the train / held-out split.
+MIN_REQUESTS = 10
 
 # -- 1. reading logs -------------------------------------------------------------------------------
 
@@ -729,9 +731,10 @@ def retrain(
     default_policy = ThresholdPolicy(default_threshold) if default_threshold is not None else None
     bandit, dropped = build_bandit(lines, labels, base_router.candidate_keys, default_policy)
     train_idx, held_idx = split_by_prompt(bandit.prompts, holdout, seed=seed)
-    if len(train_idx) < 20 or len(held_idx) < 20:
+    if len(train_idx) < MIN_REQUESTS or len(held_idx) < MIN_REQUESTS:
         raise DataError(f"only {len(bandit)} usable logged requests ({len(train_idx)} train, "
-                        f"{len(held_idx)} held out); retraining needs at least 20 on each side. "
+                        f"{len(held_idx)} held out); retraining needs at least {MIN_REQUESTS} on "
+                        "each side. "
                         "Collect more traffic, or lower --holdout.")
     train, held = bandit.subset(train_idx), bandit.subset(held_idx)
     if progress:
