@@ -293,20 +293,25 @@ def measure_in_process(args: argparse.Namespace) -> dict[str, Any]:
         batched = MicroBatchingEngine(fleet, routers[mb_name], ThresholdPolicy(0.5), cost,
                                       max_batch_size=32, max_wait_ms=args.micro_batch_ms)
 
-        async def concurrent(engine: RoutingEngine, prompts: list[str]) -> float:
-            t0 = time.perf_counter()
+        async def concurrent(engine: RoutingEngine, prompts: list[str]) -> tuple[float, float]:
+            t0, c0 = time.perf_counter(), time.process_time()
             await asyncio.gather(*(engine.adecide(p) for p in prompts))
-            return time.perf_counter() - t0
+            return time.perf_counter() - t0, time.process_time() - c0
 
         rates: dict[str, list[float]] = {"thread pool": [], "micro-batched": []}
+        cpu: dict[str, list[float]] = {"thread pool": [], "micro-batched": []}
         for _ in range(args.batch_reps):
             for label, eng in (("thread pool", plain), ("micro-batched", batched)):
                 ps = pool.take(32)
-                rates[label].append(32 / asyncio.run(concurrent(eng, ps)))
+                wall, cpu_s = asyncio.run(concurrent(eng, ps))
+                rates[label].append(32 / wall)
+                cpu[label].append(cpu_s * 1000 / 32)
         stats = batched.batcher.stats
         micro = {"router": mb_name, "concurrency": 32,
                  "thread_pool_prompts_per_s": float(np.median(rates["thread pool"])),
                  "micro_batched_prompts_per_s": float(np.median(rates["micro-batched"])),
+                 "thread_pool_cpu_ms_per_prompt": float(np.median(cpu["thread pool"])),
+                 "micro_batched_cpu_ms_per_prompt": float(np.median(cpu["micro-batched"])),
                  "mean_batch": stats.mean_batch, "largest_batch": stats.largest_batch}
         batched.router.close()  # type: ignore[attr-defined]
 
@@ -538,10 +543,14 @@ def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> 
                         f"fp32 encoder {fb:.0f} prompts/s | {s['batch_prompts_per_s'] / fb:.2f}x | |")
         mb = inproc.get("micro_batching") or {}
         if mb:
-            rows.append(f"| 1 | 32 concurrent `adecide` ({mb['router']}): micro-batched vs thread pool | "
-                        f"{mb['micro_batched_prompts_per_s']:.0f} prompts/s (mean batch "
+            rows.append(f"| 1 | 32 concurrent `adecide` ({mb['router']}): micro-batched vs thread pool, "
+                        f"wall throughput | {mb['micro_batched_prompts_per_s']:.0f} prompts/s (mean batch "
                         f"{mb['mean_batch']:.1f}) | {mb['thread_pool_prompts_per_s']:.0f} prompts/s | "
                         f"{mb['micro_batched_prompts_per_s'] / mb['thread_pool_prompts_per_s']:.2f}x | |")
+            rows.append(f"| 1 | 32 concurrent `adecide` ({mb['router']}): CPU time per decision | "
+                        f"{mb['micro_batched_cpu_ms_per_prompt']:.1f} ms | thread pool "
+                        f"{mb['thread_pool_cpu_ms_per_prompt']:.1f} ms | "
+                        f"{mb['micro_batched_cpu_ms_per_prompt'] / mb['thread_pool_cpu_ms_per_prompt']:.2f}x | |")
         q = inproc.get("int8") or {}
         subs = q.get("subjects", [])
         if len(subs) == 2:
