@@ -130,3 +130,23 @@ def sample_texts(words: int, count: int = 1, seed: int = 0) -> Sequence[str]:
              "derive explain compute why how what translate summarise python function error "
              "triangle probability energy market history language theorem vector matrix").split()
     return [" ".join(rng.choice(vocab, size=words)) for _ in range(count)]
+
+
+def quantize_router_encoder(router: Any) -> SentenceEncoder | None:
+    """Switch the shared encoder that ``router`` embeds prompts with to int8.
+
+    Finds the encoder through the router's ``encoder`` setting (embedding routers), looking
+    through wrappers (``router`` / ``inner`` attributes). Returns the quantised encoder, or
+    None when the router reads no sentence embedding (baselines, fine-tuned classifiers).
+    """
+    import os
+
+    seen = 0
+    while router is not None and seen < 8:
+        name = getattr(router, "encoder", None)
+        if isinstance(name, str):
+            cache = getattr(router, "embedding_cache", None) or os.environ.get("ADAPTIVE_ROUTER_EMBED_CACHE")
+            return use_quantized_encoder(name, disk_cache=cache)
+        router = getattr(router, "router", None) or getattr(router, "inner", None)
+        seen += 1
+    return None

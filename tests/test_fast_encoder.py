@@ -55,3 +55,22 @@ def test_agreement_helpers() -> None:
     x = np.array([[1.0, 0.0], [0.0, 2.0]])
     np.testing.assert_allclose(embedding_agreement(x, x), [1.0, 1.0])
     assert decision_agreement(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.6, 0.4], [0.7, 0.3]])) == 0.5
+
+
+def test_quantize_router_encoder_finds_the_encoder_through_wrappers(monkeypatch) -> None:
+    from adaptive_router import encoders
+    from adaptive_router.batching import MicroBatchingRouter
+    from adaptive_router.fast_encoder import quantize_router_encoder
+    from adaptive_router.routers.baselines import CheapestRouter
+    from adaptive_router.routers.linear_probe import LinearProbeRouter
+
+    monkeypatch.setattr(encoders, "_SHARED", {})  # a private registry: other tests keep fp32
+    monkeypatch.delenv("ADAPTIVE_ROUTER_EMBED_CACHE", raising=False)
+    probe = LinearProbeRouter(["a#1", "b#1"])
+    wrapped = MicroBatchingRouter(probe)
+    enc = quantize_router_encoder(wrapped)
+    assert enc is not None and enc.id.endswith(INT8_SUFFIX)
+    assert encoders.shared_encoder("minilm") is enc  # what the probe embeds with
+    assert _has_int8_linear(enc.st)
+    assert quantize_router_encoder(CheapestRouter(["a#1"])) is None
+    wrapped.close()
