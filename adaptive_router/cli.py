@@ -231,6 +231,8 @@ def train_cmd(
     generic_roles: Annotated[bool, typer.Option(help="Rename the two models strong/weak so the router "
                                                      "serves any fleet (the bundled default).")] = False,
     evaluate: Annotated[bool, typer.Option(help="Evaluate on the test split into the report.")] = True,
+    max_records: Annotated[int | None, typer.Option(help="Use a seeded random subsample of at most this "
+                                                         "many records per data set.")] = None,
 ) -> None:
     """Train a router on the seeded train split; save it with training_report.{json,md}."""
     from adaptive_router.training.train import parse_params, train_on_datasets
@@ -238,7 +240,8 @@ def train_cmd(
     names = [d.strip() for d in data.split(",") if d.strip()]
     report = train_on_datasets(router, names, out, data_dir=str(data_dir) if data_dir else None, seed=seed,
                                val=val, test=test, roles=generic_roles, evaluate=evaluate,
-                               command="adaptive-router " + " ".join(sys.argv[1:]), **parse_params(param or []))
+                               command="adaptive-router " + " ".join(sys.argv[1:]), max_records=max_records,
+                               **parse_params(param or []))
     _emit({"router": router, "out": str(out), "train_seconds": report.get("train_seconds"),
            "best_val_loss": report.get("best_val_loss"), "test_metrics": report.get("test_metrics")})
 

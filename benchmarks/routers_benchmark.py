@@ -23,7 +23,6 @@ Writes ``docs/routers_benchmark.md``, ``docs/routers_benchmark.json`` and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -91,15 +90,13 @@ def run_dataset(data: str, routers: list[str], finetuned: list[str], ckroot: Pat
                 data_dir: str | None, max_records: int | None = None) -> dict[str, Any]:
     from adaptive_router.training.evaluate import data_summary, evaluate_router, oracle_for
     from adaptive_router.training.loaders import load_dataset
+    from adaptive_router.training.train import subsample_dataset
 
     ds = load_dataset(data, data_dir=data_dir)
     full_size = len(ds.records)
-    if max_records and len(ds.records) > max_records:
-        # a seeded random subsample (the first max_records of permutation(seed 0)), then the same
-        # seeded split: stated in the output when used
-        keep = sorted(np.random.default_rng(SEED).permutation(len(ds.records))[:max_records])
-        ds = dataclasses.replace(ds, records=[ds.records[i] for i in keep], _split_cache={},
-                                 dropped_contaminated=[])
+    # a seeded random subsample (the first max_records of permutation(seed 0)), then the same
+    # seeded split: stated in the output when used
+    ds = subsample_dataset(ds, max_records, SEED)
     train, val, test = ds.splits(**SPLIT)
     keys = ds.fleet.candidate_keys
     summary = data_summary(test, ds.fleet, ds.quality_score, keys)

@@ -179,6 +179,21 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def subsample_dataset(ds: Any, max_records: int | None, seed: int = 0) -> Any:
+    """``ds`` restricted to a seeded random subsample of ``max_records`` records (the first
+    ``max_records`` of ``permutation(seed)``, kept in their original order); ``ds`` itself when it
+    is no larger. Splits of the result are computed afresh."""
+    import dataclasses
+
+    import numpy as np
+
+    if not max_records or len(ds.records) <= max_records:
+        return ds
+    keep = sorted(np.random.default_rng(seed).permutation(len(ds.records))[:max_records])
+    return dataclasses.replace(ds, records=[ds.records[i] for i in keep], _split_cache={},
+                               dropped_contaminated=[])
+
+
 def train_on_datasets(
     name: str,
     data: Sequence[str],
@@ -191,6 +206,7 @@ def train_on_datasets(
     evaluate: bool = True,
     progress: bool = True,
     command: str | None = None,
+    max_records: int | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Train ``name`` on the seeded train splits of the data sets ``data`` (validation split for
@@ -200,7 +216,7 @@ def train_on_datasets(
     (the bundled default router). Returns the report."""
     from adaptive_router.training.loaders import load_dataset
 
-    datasets = [load_dataset(d, data_dir=data_dir) for d in data]
+    datasets = [subsample_dataset(load_dataset(d, data_dir=data_dir), max_records, seed) for d in data]
     tr_all: list[Record] = []
     va_all: list[Record] = []
     tests = []
@@ -235,6 +251,7 @@ def train_on_datasets(
                           progress=progress, **params)
     report = dict(getattr(router, "training_report", {}))
     report["data"] = list(data)
+    report["records_used"] = {ds.name: len(ds.records) for ds in datasets}
     if command:
         report["command"] = command
     report["splits"] = {"seed": seed, "val": val, "test": test,
