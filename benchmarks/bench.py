@@ -266,6 +266,13 @@ def measure_in_process(args: argparse.Namespace) -> dict[str, Any]:
         engines[name] = engine
         subjects.append(Subject(f"router {name}", "router", engine.decide, engine.decide_batch,
                                 note=notes.get(name, "baseline")))
+    cached_name = "default" if "default" in engines else next(iter(engines))
+    repeated = pool.one()
+    cached_engine = engines[cached_name]
+    subjects.append(Subject(f"router {cached_name}, a repeated prompt (embedding cache hit)", "router",
+                            lambda _p: cached_engine.decide(repeated),
+                            lambda ps: cached_engine.decide_batch([repeated] * len(ps)),
+                            note="the in-memory LRU of the shared encoder"))
     for s in subjects[1:]:  # warm every path once (lazy imports, tokenizers)
         s.single(pool.one())
 
