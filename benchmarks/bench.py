@@ -540,6 +540,8 @@ def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> 
                 target = ""
             elif name in BASELINE_ROUTERS:
                 target = "(reads no prompt)"
+            elif "cache hit" in name:
+                target = "(no forward pass)"
             else:
                 target = f"<= {TARGET_ROUTING_RATIO}x: {_ok(ratio <= TARGET_ROUTING_RATIO)}"
             label = s["name"] if s["kind"] == "encoder" else f"decision latency, {s['name']}"
@@ -547,7 +549,8 @@ def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> 
                         f"fp32 encoder {fp:.1f} ms | {ratio:.2f}x | {target} |")
         fb = floor["batch_prompts_per_s"]
         for s in inproc["subjects"][1:]:
-            if s["name"].removeprefix("router ") in BASELINE_ROUTERS or not s["batch_prompts_per_s"]:
+            if (s["name"].removeprefix("router ") in BASELINE_ROUTERS or not s["batch_prompts_per_s"]
+                    or "cache hit" in s["name"]):
                 continue
             label = s["name"] if s["kind"] == "encoder" else f"batched decisions, {s['name']}"
             rows.append(f"| 1 | {label}, batches of {inproc['batch_size']} prompts | {s['batch_prompts_per_s']:.0f} prompts/s | "
