@@ -276,6 +276,13 @@ def test_bundled_default_router_routes_the_example_fleet(repo_root):
     d = engine.decide("What is 7 times 8?")
     assert d.candidate.key in fleet.candidate_keys
     assert d.predictions[f"{fleet.reference_model()}#1"] == 1.0
+    # every knob of the policy family works with a learned router
+    ref = f"{fleet.reference_model()}#1"
+    assert engine.decide("What is 7 times 8?", knob={"threshold": 1.0}).candidate.key == ref
+    assert engine.decide("What is 7 times 8?", knob={"tradeoff": 0.0}).candidate.key == ref
+    cheap = engine.decide("What is 7 times 8?", knob={"tradeoff": 1000.0})
+    assert cheap.candidate.key != ref
+    assert engine.decide("What is 7 times 8?", knob={"budget_usd": 0.0}).candidate.key == cheap.candidate.key
 
 
 def test_calibrate_hits_the_strong_share(two_model):
