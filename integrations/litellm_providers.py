@@ -28,8 +28,8 @@ replayed model out of service).
 Both report each sample's output tokens in the response's hidden params
 (``adaptive_router_output_tokens``), which the proxy plugin uses for exact per-sample cost.
 Streaming draws one sample (``n`` = 1); asking to stream several is a 400 that says why. A
-replayed sample streams in word pieces; a local sample is generated first and then streamed in
-pieces (the usage arrives on the last chunk).
+replayed sample streams in word pieces; a local sample streams token by token as it is generated
+(the usage arrives on the last chunk).
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ class LocalProvider(CustomLLM):
 
     default_max_tokens = 64
 
-    def _generate(self, model: str, messages: list, optional_params: Mapping[str, Any]):
+    def _model_and_kwargs(self, model: str, messages: list, optional_params: Mapping[str, Any]):
         from adaptive_router.local_models import load_local_model
 
         _prompt(messages)  # a clear 400 for an empty chat
@@ -282,7 +282,63 @@ class LocalProvider(CustomLLM):
             kwargs["top_p"] = float(optional_params["top_p"])
         if optional_params.get("seed") is not None:
             kwargs["seed"] = int(optional_params["seed"])
+        return lm, kwargs
+
+    def _generate(self, model: str, messages: list, optional_params: Mapping[str, Any]):
+        lm, kwargs = self._model_and_kwargs(model, messages, optional_params)
         return lm.generate(list(messages), **kwargs)
+
+    def _stream(self, model: str, messages: list, optional_params: Mapping[str, Any]) -> Iterator[GenericStreamingChunk]:
+        """Token-by-token streaming of one sample (transformers' TextIteratorStreamer).
+
+        Generation runs in a thread holding the model's lock (one forward pass at a time, as
+        :meth:`LocalChatModel.generate` does); the pieces are yielded as they are decoded and the
+        last chunk carries the real usage.
+        """
+        import torch
+        from transformers import TextIteratorStreamer
+
+        lm, kw = self._model_and_kwargs(model, messages, optional_params)
+        ids = lm.encode_messages(list(messages))
+        input_ids = torch.tensor([ids], device=lm.device)
+        streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=600)
+        gen: dict[str, Any] = {"max_new_tokens": kw["max_new_tokens"], "streamer": streamer,
+                               "do_sample": kw["temperature"] > 0,
+                               "pad_token_id": lm.tokenizer.pad_token_id,
+                               "attention_mask": torch.ones_like(input_ids)}
+        if gen["do_sample"]:
+            gen.update(temperature=kw["temperature"], top_p=kw.get("top_p", 0.95))
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with lm._lock, torch.inference_mode():  # the model's own serialising lock
+                    if kw.get("seed") is not None:
+                        torch.manual_seed(kw["seed"])
+                    result["out"] = lm.model.generate(input_ids, **gen)
+            except Exception as exc:  # surface it to the reader instead of hanging the stream
+                result["error"] = exc
+                streamer.end()
+
+        worker = threading.Thread(target=work, name="local-stream", daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield GenericStreamingChunk(text=piece, is_finished=False, finish_reason="", usage=None,
+                                            index=0, tool_use=None)
+        worker.join()
+        if "error" in result:
+            raise _fail(500, f"local/{model}: generation failed: {result['error']}")
+        row = result["out"][0, len(ids):].tolist()
+        stops = {lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id}
+        produced = next((i + 1 for i, t in enumerate(row) if t in stops), None)
+        out_tokens = produced if produced is not None else len(row)
+        yield GenericStreamingChunk(
+            text="", is_finished=True, finish_reason="stop" if produced is not None else "length",
+            index=0, tool_use=None,
+            usage={"prompt_tokens": len(ids), "completion_tokens": out_tokens,
+                   "total_tokens": len(ids) + out_tokens})
 
     def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                    model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
@@ -309,9 +365,7 @@ class LocalProvider(CustomLLM):
                   litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
                   timeout: Any = None, client: Any = None) -> Iterator[GenericStreamingChunk]:
         _single_sample_for_stream(optional_params)
-        gen = self._generate(model, messages, optional_params)
-        yield from _stream_chunks(gen.texts[0], gen.prompt_tokens, gen.output_tokens[0],
-                                  gen.finish_reasons[0])
+        yield from self._stream(model, messages, optional_params)
 
     async def astreaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                          model_response: ModelResponse, print_verbose: Any, encoding: Any,
@@ -320,9 +374,12 @@ class LocalProvider(CustomLLM):
                          headers: Any = None, timeout: Any = None,
                          client: Any = None) -> AsyncIterator[GenericStreamingChunk]:
         _single_sample_for_stream(optional_params)
-        gen = await asyncio.to_thread(self._generate, model, messages, optional_params)
-        for chunk in _stream_chunks(gen.texts[0], gen.prompt_tokens, gen.output_tokens[0],
-                                    gen.finish_reasons[0]):
+        chunks = self._stream(model, messages, optional_params)
+        done = object()
+        while True:  # each next() waits for the model: off the event loop
+            chunk = await asyncio.to_thread(next, chunks, done)
+            if chunk is done:
+                return
             yield chunk
 
 

@@ -91,6 +91,17 @@ async def test_local_model_draws_real_samples() -> None:
     assert len(counts) == 2 and all(1 <= c <= 6 for c in counts)
     assert r.usage.completion_tokens == sum(counts)
     assert r.usage.prompt_tokens > 5  # the chat template's real token count
+    # streaming: token by token as generated, the real usage at the end
+    stream = await litellm.acompletion(model="local/smollm2-135m-instruct", max_tokens=6, temperature=0,
+                                       stream=True, stream_options={"include_usage": True},
+                                       messages=[{"role": "user", "content": "Say hello."}])
+    pieces, usage = [], None
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        usage = getattr(chunk, "usage", None) or usage
+    assert len(pieces) >= 2 and "".join(pieces).strip()
+    assert 1 <= usage.completion_tokens <= 6 and usage.prompt_tokens == r.usage.prompt_tokens
 
 
 # -- the SDK routing strategy ----------------------------------------------------------------------
