@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
@@ -151,7 +152,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         self._settings = settings
         self._model_list = model_list  # default: the running proxy's router.model_list
         self._runtime: AdaptiveRuntime | None = None
-        self._build_lock: asyncio.Lock | None = None
+        self._sync_lock = threading.Lock()
 
     # -- lazy construction --------------------------------------------------------------------
     def settings(self) -> PluginSettings:
@@ -178,16 +179,46 @@ class AdaptiveRouterProxyHook(CustomLogger):
 
     async def _build_runtime(self) -> AdaptiveRuntime:
         if self._runtime is None:
-            if self._build_lock is None:
-                self._build_lock = asyncio.Lock()
-            async with self._build_lock:
-                if self._runtime is None:
-                    settings = self.settings()
-                    model_list = self._model_list if self._model_list is not None else self._proxy_model_list()
-                    self._runtime = await asyncio.to_thread(AdaptiveRuntime, settings, model_list)
-                    log.info("adaptive_router: routing %s over %s with router %s", settings.model_name,
-                             self._runtime.fleet.candidate_keys, self._runtime.router.name)
+            await asyncio.to_thread(self._build_sync)
+        return self._runtime  # type: ignore[return-value]
+
+    def _build_sync(self) -> AdaptiveRuntime:
+        """Build the runtime once (a thread lock: the warm-up thread and requests may race)."""
+        with self._sync_lock:
+            if self._runtime is None:
+                settings = self.settings()
+                model_list = self._model_list if self._model_list is not None else self._proxy_model_list()
+                self._runtime = AdaptiveRuntime(settings, model_list)
+                log.info("adaptive_router: routing %s over %s with router %s", settings.model_name,
+                         self._runtime.fleet.candidate_keys, self._runtime.router.name)
         return self._runtime
+
+    def start_warmup(self, wait_s: float = 300.0) -> threading.Thread:
+        """Build the runtime in the background as soon as the proxy has loaded its config.
+
+        The first routed request then does not pay for loading the router (seconds for an
+        encoder-based one), and a misconfiguration shows in the proxy's log at startup. Outside a
+        proxy (no ``litellm.adaptive_router`` settings appear) the thread gives up quietly.
+        """
+        def warm() -> None:
+            import sys
+
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and self._runtime is None:
+                server = sys.modules.get("litellm.proxy.proxy_server")
+                litellm = sys.modules.get("litellm")
+                if (server is not None and getattr(server, "llm_router", None) is not None
+                        and getattr(litellm, "adaptive_router", None) is not None):
+                    try:
+                        self._build_sync()
+                    except Exception as exc:
+                        log.error("adaptive_router: the plugin cannot start: %s", exc)
+                    return
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=warm, name="adaptive-router-warmup", daemon=True)
+        thread.start()
+        return thread
 
     def _is_ours(self, model: Any) -> bool:
         """Whether ``model`` names the plugin (raises for a malformed threshold alias)."""
@@ -459,3 +490,4 @@ def _chunk_text_and_usage(chunk: Any) -> tuple[str, Any, bool]:
 
 #: The instance config.yaml names: ``callbacks: ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"]``.
 proxy_handler = AdaptiveRouterProxyHook()
+proxy_handler.start_warmup()
