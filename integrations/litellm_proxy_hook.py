@@ -97,6 +97,14 @@ def _bucket(data: dict[str, Any], call_type: str | None = None) -> dict[str, Any
     return md
 
 
+def _annotate(data: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    """Complete the request's ``adaptive_router`` metadata entry with what was served."""
+    for name in ("metadata", "litellm_metadata"):
+        md = data.get(name)
+        if isinstance(md, dict) and isinstance(md.get("adaptive_router"), dict) and STATE_KEY in md:
+            md["adaptive_router"].update({k: v for k, v in body.items() if k != "decision"})
+
+
 def _state(data: Mapping[str, Any]) -> dict[str, Any] | None:
     for name in ("metadata", "litellm_metadata"):
         md = data.get(name)
@@ -296,7 +304,14 @@ class AdaptiveRouterProxyHook(CustomLogger):
             else:
                 data.pop("n", None)
             injected_usage = _ask_for_stream_usage(data) if stream else False
-        _bucket(data, call)[STATE_KEY] = {
+        bucket = _bucket(data, call)
+        # LiteLLM's logging payload (and the sinks it feeds) see the decision under the same key
+        # as the response body; the request's knob, already read, is kept beside it.
+        report = {"decision": decision.as_dict(), "knob": knob, "alias": alias}
+        bucket["adaptive_router"] = report
+        if isinstance(bucket.get("requester_metadata"), dict):  # what the logging payload copies
+            bucket["requester_metadata"]["adaptive_router"] = report
+        bucket[STATE_KEY] = {
             "alias": alias,
             "call": call,
             "knob": knob,
@@ -327,6 +342,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             log.warning("adaptive_router: cannot attach the body key to %s", type(response).__name__)
         state["headers"] = result.headers()
         state["result"] = result.body()
+        _annotate(data, result.body())
         return response
 
     def _messages(self, data: Mapping[str, Any], call: str) -> list[dict[str, Any]]:
@@ -443,6 +459,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             output_cost_usd=cost.output_cost_usd, request_id=state["request_id"], notes=notes,
         )
         state["result"] = result.body()
+        _annotate(data, result.body())
         await runtime.awrite_log(self._log_line(runtime, data, state, messages, result))
         return result.body()
 

@@ -166,9 +166,12 @@ async def test_hook_passes_other_models_and_reports_misconfiguration_as_500(fixt
     hook = AdaptiveRouterProxyHook(PluginSettings.load(
         {"fleet": str(ROOT / "examples/litellm/fleet.yaml"), "router": str(fixtures[1])}, env={}),
         model_list=model_list())
-    data = {"model": "adaptive-0.6", "messages": MSGS, "metadata": {}}
+    data = {"model": "adaptive-0.6", "messages": MSGS, "metadata": {"requester_metadata": {}}}
     out = await hook.async_pre_call_hook(None, None, data, "acompletion")
     assert out["model"] == "gpt-4o-mini-replay" and out["n"] == 3
+    # LiteLLM's logging payload copies requester_metadata: the decision travels to its sinks
+    logged = out["metadata"]["requester_metadata"]["adaptive_router"]
+    assert logged["decision"]["candidate"] == "gpt-4o-mini#3" and logged["knob"] == {"threshold": 0.6}
     with pytest.raises(ProxyException) as err:
         await hook.async_pre_call_hook(None, None, {"model": "adaptive-router", "messages": MSGS},
                                        "aembedding")
