@@ -174,5 +174,7 @@ class TransformerClassifierRouter(Router):
                     raise CheckpointError(f"{directory}: tensor {k} has shape {arr.shape}, the "
                                           f"backbone expects {tuple(own[k].shape)}")
                 own[k].copy_(torch.from_numpy(np.asarray(arr)))
+        for k, p in own.items():  # re-saving stores exactly what the checkpoint stored
+            p.requires_grad = k in tensors
         module.eval()
         return router
