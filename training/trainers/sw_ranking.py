@@ -12,7 +12,7 @@ from adaptive_router.training.trainers.heads import data_report, prepare
 from adaptive_router.records import Record
 from adaptive_router.routers.sw_ranking import SWRankingRouter
 
-DEFAULT_GAMMAS = (10.0, 1e2, 1e3, 1e4, 1e6)
+DEFAULT_GAMMAS = (10.0, 1e2, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6)
 
 
 def _bce(p: np.ndarray, y: np.ndarray, cols: np.ndarray) -> float:
