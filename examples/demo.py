@@ -478,6 +478,12 @@ def print_before_after(res: Any) -> None:
     for label, key in (("before (base)", "old"), ("after (retrained)", "new")):
         print(f"  {label:18s} {q[key]['value']:>9.3f} ± {q[key]['std_error']:.3f} "
               f"{1000 * c[key]['value']:>13.3f} ± {1000 * c[key]['std_error']:.3f}")
+    sn = cmp["quality"]["snips"]
+    ess, n = q["new"]["effective_sample_size"], q["new"]["n"]
+    print(f"  (SNIPS: quality {sn['old']['value']:.3f} -> {sn['new']['value']:.3f}; the log covers the "
+          f"retrained router's choices with an effective sample size of {ess:.0f} of {n} requests"
+          + ("; with so few, estimates can leave [0, 1] and their errors are large)" if ess < 0.1 * n
+             else ")"))
     u = cmp["utility"][res.summary["estimator"]]
     print(f"  utility difference (new - old): {u['difference']:+.4f} ± {u['std_error']:.4f} "
           f"(z = {u['z']:+.2f}); served traffic averaged quality {cmp['logged_quality']:.3f}")

@@ -636,13 +636,32 @@ class OfflineComparison:
                 "logged_cost_usd": self.logged_cost}
 
 
+def outcome_model(train: LoggedBandit, prior_requests: float = 5.0) -> np.ndarray:
+    """Mean quality of each candidate on the train traffic, shrunk towards the overall mean by
+    ``prior_requests`` pseudo-requests: the doubly robust estimator's model of the quality of
+    every candidate.
+
+    Why not a router's predictions: they are whatever the router predicts (BEST-Route's are
+    probabilities of matching the reference, not quality), so their level can be far from the
+    labels'; with importance weights of 1 / propensity, an offset in the model becomes a large
+    variance in DR. Calibrated means fitted on other traffic keep DR centred.
+    """
+    k = len(train.candidate_keys)
+    overall = float(train.labels.mean())
+    sums = np.bincount(train.actions, weights=train.labels, minlength=k)
+    counts = np.bincount(train.actions, minlength=k).astype(np.float64)
+    return (sums + prior_requests * overall) / (counts + prior_requests)
+
+
 def compare_offline(old: Router, new: Router, held: LoggedBandit, cost_weight: float = 0.5,
-                    q_old: np.ndarray | None = None, q_new: np.ndarray | None = None) -> OfflineComparison:
+                    q_old: np.ndarray | None = None, q_new: np.ndarray | None = None,
+                    candidate_quality: np.ndarray | None = None) -> OfflineComparison:
     """Estimate old and new routers' value on held-out logged traffic.
 
-    The direct-model part of the doubly robust estimator uses the new router's predicted quality
-    (fitted on the train traffic only) and the serving policy's expected costs; both policies
-    are evaluated with the same models so that the paired difference is fair.
+    The direct-model part of the doubly robust estimator uses ``candidate_quality`` (each
+    candidate's quality on the train traffic, :func:`outcome_model`; the held-out mean label
+    when not given) and the serving policy's expected costs; both policies are evaluated with
+    the same models so that the paired difference is fair.
     Utility = quality - ``cost_weight`` x cost / ``cost_scale``, where ``cost_scale`` is the mean
     expected cost of the dearest candidate on these prompts (so 1.0 = "always the dearest").
     """
@@ -653,7 +672,9 @@ def compare_offline(old: Router, new: Router, held: LoggedBandit, cost_weight: f
     a_new = policy_actions(new, held, q_new)
     t_old, t_new = deterministic_policy(a_old, k), deterministic_policy(a_new, k)
     cost_scale = float(np.mean(held.expected_costs.max(axis=1))) or 1.0
-    q_quality = q_new[:, new.restrict(held.candidate_keys)]
+    if candidate_quality is None:
+        candidate_quality = np.full(k, float(held.labels.mean()))
+    q_quality = np.tile(np.asarray(candidate_quality, dtype=np.float64), (len(held), 1))
     q_cost = held.expected_costs
     utility = held.labels - cost_weight * held.costs / cost_scale
     q_utility = q_quality - cost_weight * q_cost / cost_scale
@@ -742,7 +763,9 @@ def retrain(
     new_router, fit_info = fine_tune_router(base_router, train, seed=seed)
     q_old = base_router.predict_batch(held.prompts)
     q_new = new_router.predict_batch(held.prompts)
-    cmp = compare_offline(base_router, new_router, held, cost_weight=cost_weight, q_old=q_old, q_new=q_new)
+    candidate_quality = outcome_model(train)
+    cmp = compare_offline(base_router, new_router, held, cost_weight=cost_weight, q_old=q_old,
+                          q_new=q_new, candidate_quality=candidate_quality)
     decisive = cmp.utility[estimator]
     promoted = bool(decisive.difference > 0 and decisive.z >= min_z)
     candidate_dir = new_router.save_pretrained(out_dir / "candidate")
@@ -759,7 +782,7 @@ def retrain(
     else:
         base_router.save_pretrained(router_dir)
     thresholds = np.linspace(0.05, 0.95, 19)
-    q_quality = q_new[:, new_router.restrict(held.candidate_keys)]
+    q_quality = np.tile(candidate_quality, (len(held), 1))
     curves = {"old": threshold_curve(base_router, held, q_old, q_quality, thresholds),
               "new": threshold_curve(new_router, held, q_new, q_quality, thresholds)}
     label_counts = Counter(s for s in sources if s)
@@ -776,6 +799,7 @@ def retrain(
         "explored_share": float(bandit.explored.mean()),
         "base": str(base), "base_type": base_router.name, "candidate_keys": bandit.candidate_keys,
         "fine_tune": fit_info, "comparison": cmp.as_dict(), "curves": curves,
+        "dr_outcome_model": dict(zip(bandit.candidate_keys, candidate_quality.tolist(), strict=True)),
         "served_share": {k: float(np.mean(bandit.actions == j))
                          for j, k in enumerate(bandit.candidate_keys)},
     }
@@ -876,7 +900,10 @@ def write_report(summary: Mapping[str, Any], cmp: OfflineComparison, path: Path,
     lines += [
         "",
         f"Logged (served) traffic on the same requests: quality {cmp.logged_quality:.4f}, "
-        f"${cmp.logged_cost * 1000:.4f} per 1k requests.",
+        f"${cmp.logged_cost * 1000:.4f} per 1k requests. DR's outcome model: each candidate's "
+        "mean quality on the train traffic, shrunk towards the overall mean by 5 pseudo-requests ("
+        + ", ".join(f"{k} {v:.3f}" for k, v in summary["dr_outcome_model"].items())
+        + "), and the expected cost of each candidate the serving policy logged.",
         "",
         "Paired differences (new - old), estimated from per-request differences on the same log:",
         "",
