@@ -297,6 +297,14 @@ class AdaptiveRouterProxyHook(CustomLogger):
         decision = await runtime.adecide(messages, knob, single_sample=stream or call in RESPONSES_CALLS)
         group = runtime.group_of(decision.model)
         data["model"] = group
+        fallbacks = []
+        if call in CHAT_CALLS and not stream and "fallbacks" not in data:
+            # the chosen deployment errors or times out: LiteLLM moves on to these (issue 9)
+            from adaptive_router.integrations.litellm_fallback import plan_fallbacks
+
+            fallbacks = plan_fallbacks(runtime, decision, knob)
+            if fallbacks:
+                data["fallbacks"] = fallbacks
         injected_usage = False
         if call in CHAT_CALLS:
             if decision.n > 1:
@@ -322,6 +330,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             "request_id": str(data.get("litellm_call_id") or uuid.uuid4().hex),
             "prompt_chars": len(prompt),
             "injected_usage": call in CHAT_CALLS and injected_usage,
+            "fallbacks": fallbacks,
         }
         return data
 
@@ -354,6 +363,12 @@ class AdaptiveRouterProxyHook(CustomLogger):
         runtime = await self.runtime()
         decision = Decision.model_validate(state["decision"])
         messages = self._messages(data, state["call"])
+        from adaptive_router.integrations.litellm_fallback import account_fallback, served_fallback
+
+        entry = served_fallback(response, state["group"], state.get("fallbacks"))
+        if entry is not None:  # a fallback served it: account for what was really paid
+            decision, state["group"] = account_fallback(runtime, decision, state["group"], entry)
+            state["decision"] = decision.model_dump(mode="json")
         result = await runtime.aaccount(decision, state["group"], messages, response,
                                         request_id=state["request_id"],
                                         single_output=state["call"] in RESPONSES_CALLS)

@@ -150,6 +150,15 @@ class AdaptiveRuntime:
         base_fleet = Fleet.from_yaml(fleet_path)  # type: ignore[arg-type]
         self.fleet = fleet_with_deployment_prices(base_fleet, model_list)
         self.router = load_router(settings.router_spec(), fleet=self.fleet)
+        if settings.quantize_encoder:  # opt-in: int8 linear layers in the router's encoder
+            from adaptive_router.fast_encoder import quantize_router_encoder
+
+            quantize_router_encoder(self.router)
+        if settings.micro_batching:  # concurrent requests share one forward pass (issue 10)
+            from adaptive_router.batching import with_micro_batching
+
+            self.router = with_micro_batching(self.router, max_batch_size=settings.micro_batch_size,
+                                              max_wait_ms=settings.micro_batch_ms)
         self.cost_model = CostModel(self.fleet, count_tokens=settings.count_tokens)
         self.engine = RoutingEngine(self.fleet, self.router, self._default_policy(), self.cost_model)
         small = n1_fleet(self.fleet)
@@ -161,9 +170,15 @@ class AdaptiveRuntime:
         self._reward_model: RewardModel | None = None
         self._reward_lock = threading.Lock()
         log_path = settings.path(settings.traffic_log)
-        self.writer = (TrafficLogWriter(log_path, max_bytes=settings.traffic_log_max_bytes,
-                                        backups=settings.traffic_log_backups)
-                       if log_path is not None else None)
+        self.writer: TrafficLogWriter | None = None
+        self.writer_error: str | None = None
+        try:
+            self.writer = (TrafficLogWriter(log_path, max_bytes=settings.traffic_log_max_bytes,
+                                            backups=settings.traffic_log_backups)
+                           if log_path is not None else None)
+        except Exception as exc:  # an unwritable log must not stop routing: report it (issue 9)
+            self.writer_error = f"{log_path}: {exc}"
+            log.error("adaptive_router: could not write the traffic log %s", self.writer_error)
         if self.selector == "reward" and not self.reward_model_spec:
             log.warning("adaptive_router: selector is 'reward' but no reward_model is set; "
                         "best-of-n keeps the first sample. Set reward_model or selector: majority")
@@ -210,6 +225,10 @@ class AdaptiveRuntime:
                     "no fleet model offers n = 1; add 1 to a model's n list in the fleet file"
                 )
             engine = self.engine_n1
+        from adaptive_router.batching import MicroBatchingRouter, adecide_micro_batched
+
+        if isinstance(engine.router, MicroBatchingRouter):  # awaits its batch, holds no thread
+            return await adecide_micro_batched(engine, list(messages), self.policy_for(knob))
         return await asyncio.to_thread(engine.decide, list(messages), self.policy_for(knob))
 
     def decide(self, messages: Sequence[Mapping[str, Any]], knob: Mapping[str, float],
@@ -326,6 +345,8 @@ class AdaptiveRuntime:
 
     def write_log(self, line: TrafficLogLine) -> None:
         if self.writer is None:
+            if self.writer_error:  # reported for every request it could not log
+                log.error("adaptive_router: could not write the traffic log %s", self.writer_error)
             return
         try:
             self.writer.write(line)
@@ -335,6 +356,8 @@ class AdaptiveRuntime:
     async def awrite_log(self, line: TrafficLogLine) -> None:
         if self.writer is not None:
             await asyncio.to_thread(self.write_log, line)
+        elif self.writer_error:
+            self.write_log(line)
 
 
 # -- reading LiteLLM responses ------------------------------------------------------------------

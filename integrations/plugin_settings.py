@@ -72,6 +72,12 @@ class PluginSettings(BaseModel):
     log_messages: bool = True
     count_tokens: bool = True
     replay_records: str | None = None
+    # micro-batching of concurrent requests' router inputs (adaptive_router/batching.py, issue 10)
+    micro_batching: bool = True
+    micro_batch_ms: float = Field(default=2.0, ge=0.0, le=100.0)
+    micro_batch_size: int = Field(default=32, ge=1, le=1024)
+    # int8 encoder (adaptive_router/fast_encoder.py): faster, decisions agree on ~98% of prompts
+    quantize_encoder: bool = False
     config_dir: str | None = Field(default=None, description="folder of config.yaml, for relative paths")
 
     @field_validator("policy")
