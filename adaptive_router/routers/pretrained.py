@@ -1,8 +1,8 @@
 """The bundled default router: ``adaptive-router route`` uses it when no ``--router`` is given.
 
 It is Hybrid LLM's router with probabilistic targets (an MLP over frozen MiniLM embeddings,
-~400 kB) trained on RouteLLM's correctness data — the train splits of GSM8K and of a seeded
-4,000-record subsample of MMLU — with *generic roles*: its candidates are ``strong#1`` and
+~400 kB) trained on RouteLLM's correctness data — the seeded train splits of MMLU and GSM8K —
+with *generic roles*: its candidates are ``strong#1`` and
 ``weak#1``, and it predicts P(the weak model's answer is at least as good as the strong one's).
 Bound to a fleet (``load_router("default", fleet=...)``), the fleet's reference model plays
 strong and every other candidate weak (see
@@ -21,7 +21,7 @@ from adaptive_router.errors import CheckpointError
 #: The command that (re)builds the bundled default router.
 DEFAULT_ROUTER_COMMAND = (
     "adaptive-router train --router hybrid-prob --data routellm-mmlu,routellm-gsm8k --generic-roles "
-    "--max-records 4000 --seed 0 --out adaptive_router/pretrained/default"
+    "--seed 0 --out adaptive_router/pretrained/default"
 )
 
 
