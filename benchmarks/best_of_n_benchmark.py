@@ -44,8 +44,11 @@ from adaptive_router.policy import ThresholdPolicy, TradeoffPolicy  # noqa: E402
 from adaptive_router.routers.base import Router  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+if (ROOT.parent / "shared" / "data").is_dir():  # the checkout's data folder, as the Makefile does
+    os.environ.setdefault("ADAPTIVE_ROUTER_DATA", str(ROOT.parent / "shared" / "data"))
 ROUTERS = {  # name -> knob swept
     "best-route": "threshold",
+    "best-route-quality": "tradeoff",
     "arllm-hdp": "tradeoff",
     "arllm-nir": "tradeoff",
     "linear-probe": "threshold",
@@ -184,11 +187,21 @@ def oracle_summary(quality: np.ndarray, cost: np.ndarray, summary: dict[str, Any
 # ---------------------------------------------------------------------------------------------
 
 
+#: Benchmark variants: (trainer, extra parameters). BEST-Route's heads predict P(match the
+#: reference) by default; "best-route-quality" trains the same multi-head network on the
+#: expected quality of the kept sample (label="quality") and is swept with the trade-off knob.
+VARIANTS = {"best-route-quality": ("best-route", {"label": "quality"})}
+
+
 def fit_predict(name: str, train: list, val: list, test: list, keys: list[str], quality_score: str,
                 seed: int, params: dict[str, Any]) -> np.ndarray:
     from adaptive_router.training.train import train_router
 
-    router = train_router(name, train, val, keys, quality_score, seed=seed, progress=False, **params)
+    trainer, extra = VARIANTS.get(name, (name, {}))
+    params = {**params, **extra}
+    if extra.get("label") == "quality":
+        params.pop("reference", None)
+    router = train_router(trainer, train, val, keys, quality_score, seed=seed, progress=False, **params)
     return router.predict_batch([r.prompt for r in test])
 
 
@@ -335,6 +348,19 @@ def markdown(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _dense(costs: Sequence[float], quals: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Points along a polyline in *linear* cost (mixing two operating points is linear in
+    dollars), so that it is drawn truthfully on a log-cost axis."""
+    xs, ys = [], []
+    for i in range(len(costs) - 1):
+        t = np.linspace(0, 1, 30)
+        xs.append(costs[i] + t * (costs[i + 1] - costs[i]))
+        ys.append(quals[i] + t * (quals[i + 1] - quals[i]))
+    if not xs:
+        return np.asarray(costs, float), np.asarray(quals, float)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -342,18 +368,18 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5.2), squeeze=False)
-    colours = {"best-route": "tab:red", "arllm-hdp": "tab:green", "arllm-nir": "tab:purple",
+    colours = {"best-route": "tab:red", "best-route-quality": "tab:brown", "arllm-hdp": "tab:green", "arllm-nir": "tab:purple",
                "linear-probe": "tab:orange", "oracle": "0.5"}
     for ax, (key, res) in zip(axes[0], results.items(), strict=True):
         from adaptive_router.training.metrics import non_decreasing_convex_hull
 
         s = res["summary"]
         for name, r in list(res["routers"].items()) + [("oracle", res["oracle"])]:
-            hc, hq = non_decreasing_convex_hull(r["curve"]["cost_usd"], r["curve"]["quality"])
-            ax.plot(1000 * np.asarray(hc), hq, "-", color=colours.get(name, "k"), label=name,
+            hc, hq = _dense(*non_decreasing_convex_hull(r["curve"]["cost_usd"], r["curve"]["quality"]))
+            ax.plot(1000 * np.asarray(hc), hq, color=colours.get(name, "k"), label=name,
                     lw=2 if name == "best-route" else 1.4, ls="--" if name == "oracle" else "-")
-        fc = [1000 * s["single"][m]["cost_usd"] for m in s["pareto_front"]]
-        fq = [s["single"][m]["quality"] for m in s["pareto_front"]]
+        fc, fq = _dense([1000 * s["single"][m]["cost_usd"] for m in s["pareto_front"]],
+                        [s["single"][m]["quality"] for m in s["pareto_front"]])
         ax.plot(fc, fq, ":", color="k", lw=1, label="single-model Pareto front")
         for m, v in s["single"].items():
             ax.scatter(1000 * v["cost_usd"], v["quality"], color="k", zorder=5, s=25)
@@ -380,12 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rebuild the markdown and the plot from the saved per-set JSON")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runners = {"champ": lambda: run_champ(args.folds, args.boot, args.seed, args.routers),
                "llmrouter": lambda: run_llmrouter(args.boot, args.seed, args.routers)}
-    for key in args.sets:  # each set's results are kept in its own JSON (sets can be rerun alone)
+    for key in [] if args.report_only else args.sets:  # each set's results are kept in its own JSON (sets can be rerun alone)
         res = runners[key]()
         res["command"] = "python benchmarks/best_of_n_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
         (out / f"best_of_n_benchmark_{key}.json").write_text(json.dumps(res, indent=1, default=float))
