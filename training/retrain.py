@@ -824,9 +824,10 @@ def plot_quality_cost(summary: Mapping[str, Any], cmp: OfflineComparison, path: 
     colours = {"old": "#7f7f7f", "new": "#1f77b4"}
     labels = {"old": f"base ({summary['base_type']})", "new": "retrained (feedback-tuned)"}
     for name in ("old", "new"):
-        pts = summary["curves"][name]
+        pts = sorted(summary["curves"][name], key=lambda p: p["cost_usd"])  # estimates are noisy:
         ax.plot([p["cost_usd"] * 1000 for p in pts], [p["quality"] for p in pts], "-o", ms=3,
-                color=colours[name], alpha=0.6, label=f"{labels[name]}: threshold sweep")
+                lw=0.8, color=colours[name], alpha=0.6,  # drawn in cost order, not knob order
+                label=f"{labels[name]}: threshold sweep (0.05-0.95)")
     for name, attr in (("old", "old"), ("new", "new")):
         q = getattr(cmp.quality["dr"], attr)
         c = getattr(cmp.cost["dr"], attr)
