@@ -244,3 +244,22 @@ def test_llm_judge_through_litellm_with_a_real_local_model():
     assert len(parsed) + judge.unparsed == 2
     assert all(0.0 <= x <= 1.0 for x in parsed)
     assert sources.count("judge") == len(parsed)
+
+
+def test_retrain_cli(tmp_path, base_dir):
+    """`adaptive-router retrain` end to end on a traffic log (the same prompts as above: cached)."""
+    from typer.testing import CliRunner
+
+    from adaptive_router.cli import app
+
+    log = tmp_path / "traffic.jsonl"
+    synthetic_traffic(log, 400, seed=0)
+    result = CliRunner().invoke(app, ["retrain", "--logs", str(log), "--base", str(base_dir),
+                                      "--out", str(tmp_path / "out"), "--estimator", "snips"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["usable_requests"] == 400 and summary["promoted"] is True
+    assert (tmp_path / "out" / "report.md").exists() and (tmp_path / "out" / "router" / "config.json").exists()
+    bad = CliRunner().invoke(app, ["retrain", "--logs", str(log), "--base", str(base_dir),
+                                   "--out", str(tmp_path / "o2"), "--estimator", "magic"])
+    assert bad.exit_code != 0
