@@ -95,7 +95,7 @@ def test_best_of_n_rejects_unknown_selector() -> None:
 def _local_fleet(tmp_path, selector: str = "majority") -> tuple[Fleet, str]:
     data = {"reference": "careful", "selector": selector, "models": [
         {"name": "quick", "litellm_model": "local/smollm2-135m-instruct",
-         "sampler_options": {"max_new_tokens": 8, "seed": 0},
+         "sampler_options": {"max_new_tokens": 6, "seed": 0},
          "price": {"input_per_million": 0.02, "output_per_million": 0.08}, "n": [1, 2]},
         {"name": "careful", "litellm_model": "local/smollm2-135m-instruct",
          "sampler_options": {"max_new_tokens": 12, "temperature": 0.3, "seed": 0},

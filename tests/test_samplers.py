@@ -137,11 +137,11 @@ def test_vllm_sampler_is_lazy_and_says_how_to_install() -> None:
 
 
 def test_transformers_sampler_draws_n_samples_with_real_token_counts() -> None:
-    s = TransformersSampler(max_new_tokens=8, temperature=0.8, seed=0)
+    s = TransformersSampler(max_new_tokens=4, temperature=0.8, seed=0)
     batch = s.sample([{"role": "user", "content": "Name a colour."}], n=3)
     assert batch.n == 3 and all(isinstance(t, str) for t in batch.texts)
     assert batch.prompt_tokens > 5
-    assert all(1 <= k <= 9 for k in batch.output_tokens)
+    assert all(1 <= k <= 5 for k in batch.output_tokens)
     assert batch.model == "smollm2-135m-instruct"
 
 
@@ -157,7 +157,7 @@ def test_data_build_is_resumable(tmp_path) -> None:
     ]) + "\n")
     fleet = Fleet.from_dict({"models": [{
         "name": "tiny", "litellm_model": "local/smollm2-135m-instruct",
-        "sampler_options": {"max_new_tokens": 12, "seed": 0},
+        "sampler_options": {"max_new_tokens": 4, "seed": 0},
         "price": {"input_per_million": 0.1, "output_per_million": 0.1}}]})
     out = tmp_path / "records.jsonl"
     items = read_prompts(prompts)
