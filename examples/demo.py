@@ -167,7 +167,7 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
     )
     from adaptive_router.training.plots import plot_quality_cost
     from adaptive_router.training.reward_training import score_records
-    from adaptive_router.training.train import TRAINERS, register_trainer, train_router
+    from adaptive_router.training.train import train_router
 
     from adaptive_router.routers import load_router
 
@@ -191,8 +191,6 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
     fleet = demo_fleet(ds, train, reward_dir)
     keys = fleet.candidate_keys
     print(f"candidates ({len(keys)}): {', '.join(keys)}")
-    if "best-route" not in TRAINERS:  # registered by the BEST-Route module's own entry when present
-        register_trainer("best-route", "adaptive_router.training.trainers.best_route:fit_best_route")
     router_dir = out / "router"
     router = train_router("best-route", train, val, keys, ds.quality_score, out_dir=router_dir,
                           selector_score="proxy_rm", progress=True,
