@@ -126,8 +126,25 @@ class _QuietTokenizerFallback(logging.Filter):
         return "Falling back to tiktoken" not in record.getMessage()
 
 
-def _litellm_count(model: str, **kwargs: Any) -> int:
+def _keep_token_counting_offline() -> None:
+    """Token counting never touches the network.
+
+    For Llama-family names LiteLLM tries to download a tokenizer from the Hugging Face hub
+    (~20 s of retries on an offline machine, per process). ``HF_HUB_OFFLINE`` stops that, but
+    ``huggingface_hub`` reads it once, at import: when an encoder already imported it, setting
+    the variable later is not enough, so the loaded constant is set too. A user who set
+    ``HF_HUB_OFFLINE=0`` explicitly keeps the download; for exact counts without it, give the
+    model a ``tokenizer:`` folder in the fleet file.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if os.environ["HF_HUB_OFFLINE"].strip().lower() in ("1", "true", "yes", "on"):
+        constants = sys.modules.get("huggingface_hub.constants")
+        if constants is not None and not getattr(constants, "HF_HUB_OFFLINE", True):
+            constants.HF_HUB_OFFLINE = True
+
+
+def _litellm_count(model: str, **kwargs: Any) -> int:
+    _keep_token_counting_offline()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 

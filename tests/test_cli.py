@@ -55,3 +55,19 @@ def test_import_is_light():
             "if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_route_with_default_router_never_reaches_the_hub(repo_root):
+    """Without HF_HUB_OFFLINE in the user's environment, counting a Llama model's tokens must not
+    try the Hugging Face hub (LiteLLM would retry for ~20 s on an offline machine)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    res = subprocess.run(
+        [sys.executable, "-m", "adaptive_router.cli", "route", "Prove that sqrt(2) is irrational.",
+         "--fleet", "examples/fleet.yaml"],
+        capture_output=True, text=True, cwd=repo_root, env=env, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "huggingface.co" not in res.stderr
+    assert json.loads(res.stdout)["router"]
