@@ -35,7 +35,7 @@ def save_checkpoint(
     d.mkdir(parents=True, exist_ok=True)
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, **config}
     tmp = d / (CONFIG_NAME + ".tmp")
-    tmp.write_text(json.dumps(full, indent=2, sort_keys=True, default=_jsonable), encoding="utf-8")
+    tmp.write_text(json.dumps(full, indent=2, sort_keys=True, default=json_default), encoding="utf-8")
     os.replace(tmp, d / CONFIG_NAME)
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     if not arrays:  # safetensors needs a file either way; keep the layout uniform
@@ -44,7 +44,9 @@ def save_checkpoint(
     return d
 
 
-def _jsonable(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for what configs, reports and results hold: numpy scalars and
+    arrays, and paths. Anything else is a TypeError (a bug to see, not to stringify)."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -52,6 +54,15 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def json_default_or_str(o: Any) -> Any:
+    """:func:`json_default`, falling back to ``str(o)``: for human-facing reports, where an
+    odd object should still print rather than fail the run that wrote it."""
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)
 
 
 def load_config(directory: str | Path, expect_kind: str | None = None) -> dict[str, Any]:

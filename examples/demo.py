@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from adaptive_router.domain import Fleet  # noqa: E402
+from adaptive_router.persistence import json_default_or_str  # noqa: E402
 from adaptive_router.records import Record, write_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +216,7 @@ def train_and_evaluate(out: Path, max_prompts: int | None = None, quick: bool = 
         results["routers"][name] = evaluate_router(r, test, fleet, ds.quality_score,
                                                    selector_score="proxy_rm", name=name,
                                                    default_knob=threshold)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable))
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=json_default_or_str))
     plot_quality_cost(results, out / "quality_cost.png",
                       title=f"CHAMP test split ({len(test)} prompts): quality vs cost")
     print(f"\nEvaluation on the {len(test)} held-out test prompts (best-of-n keeps the proxy "
@@ -255,14 +256,6 @@ def choose_threshold(router: Any, records: Sequence[Record], fleet: Fleet,
             best = (utility, float(np.clip(t, 0, 1)), point)
     assert best is not None
     return best[1], best[2]
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 # -- 4: the proxy -------------------------------------------------------------------------------------

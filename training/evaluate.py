@@ -23,6 +23,7 @@ from adaptive_router.training import metrics
 
 from adaptive_router.domain import Candidate, Fleet
 from adaptive_router.errors import DataError, RoutingError
+from adaptive_router.persistence import json_default
 from adaptive_router.policy import Policy, ThresholdPolicy, TradeoffPolicy
 from adaptive_router.records import Record
 from adaptive_router.routers.base import Router
@@ -488,19 +489,11 @@ def run_evaluation(
 
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+        (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=json_default))
         plot_quality_cost(results, out_dir / "quality_cost.png")
         plot_deferral(results, out_dir / "deferral.png")
         results["files"] = sorted(str(p) for p in out_dir.iterdir() if p.suffix in (".json", ".png"))
     return results
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 TABLE_COLUMNS = ("quality", "cost_per_1k_usd", "apgr", "cpt_50", "cpt_80", "aiq", "saving_at_99",

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from adaptive_router.persistence import json_default_or_str
 from adaptive_router.records import Record
 
 
@@ -124,20 +125,10 @@ def write_report(out_dir: str | Path, report: dict[str, Any]) -> tuple[Path, Pat
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     jpath = d / "training_report.json"
-    jpath.write_text(json.dumps(report, indent=2, sort_keys=True, default=_plain), encoding="utf-8")
+    jpath.write_text(json.dumps(report, indent=2, sort_keys=True, default=json_default_or_str), encoding="utf-8")
     mpath = d / "training_report.md"
     mpath.write_text(report_markdown(report), encoding="utf-8")
     return jpath, mpath
-
-
-def _plain(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -153,5 +144,5 @@ def report_markdown(report: dict[str, Any]) -> str:
         v = nested[k]
         if k == "val_loss_history" and isinstance(v, list) and len(v) > 20:
             v = [round(float(x), 5) for x in v[:: max(1, len(v) // 20)]]
-        lines += ["", f"## {k}", "", "```json", json.dumps(v, indent=2, default=_plain), "```"]
+        lines += ["", f"## {k}", "", "```json", json.dumps(v, indent=2, default=json_default_or_str), "```"]
     return "\n".join(lines) + "\n"
