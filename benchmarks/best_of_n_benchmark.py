@@ -46,13 +46,28 @@ from adaptive_router.routers.base import Router  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 if (ROOT.parent / "shared" / "data").is_dir():  # the checkout's data folder, as the Makefile does
     os.environ.setdefault("ADAPTIVE_ROUTER_DATA", str(ROOT.parent / "shared" / "data"))
-ROUTERS = {  # name -> knob swept
+ROUTERS = {  # name -> knob swept (llmrouter: the knob is chosen on its validation split)
     "best-route": "threshold",
     "best-route-quality": "tradeoff",
     "arllm-hdp": "tradeoff",
     "arllm-nir": "tradeoff",
     "linear-probe": "threshold",
 }
+#: llmrouter: the router settings tried per router, each trained on the train split and scored
+#: on the validation split (carved from train); the best by :func:`validation_score` is the one
+#: evaluated on the test split. Every tried setting's validation figures go into the JSON.
+_FEATURE_SETS = [{}, {"features": ["embedding", "domains", "neighbours"]},
+                 {"features": ["domain_prior", "neighbours"]}]
+SEARCH = {
+    "best-route": [{**f, "n_seeds": 3} for f in _FEATURE_SETS],
+    "best-route-quality": [{**f, "n_seeds": 3} for f in _FEATURE_SETS],
+    "arllm-nir": [{}, {"pair_features": ["neighbours"], "n_seeds": 3},
+                  {"pair_features": ["domain_prior", "neighbours"], "n_seeds": 3}],
+}
+#: CHAMP with the majority-vote selector (self-consistency over extracted answers; the user's
+#: alternative to the proxy reward model for checkable answers): these routers are trained on
+#: majority-vote labels and scored against majority-vote best-of-n qualities.
+MAJORITY_ROUTERS = ("best-route-quality", "arllm-hdp", "arllm-nir")
 N_VALUES = (1, 2, 3, 5)
 
 
@@ -193,8 +208,10 @@ def oracle_summary(quality: np.ndarray, cost: np.ndarray, summary: dict[str, Any
 VARIANTS = {"best-route-quality": ("best-route", {"label": "quality"})}
 
 
-def fit_predict(name: str, train: list, val: list, test: list, keys: list[str], quality_score: str,
-                seed: int, params: dict[str, Any]) -> np.ndarray:
+def fit_predict(name: str, train: list, val: list, tests: Sequence[list], keys: list[str],
+                quality_score: str, seed: int, params: dict[str, Any]) -> list[np.ndarray]:
+    """Train router ``name`` on ``train`` (``val`` for early stopping) and predict every record
+    list of ``tests``."""
     from adaptive_router.training.train import train_router
 
     trainer, extra = VARIANTS.get(name, (name, {}))
@@ -202,13 +219,27 @@ def fit_predict(name: str, train: list, val: list, test: list, keys: list[str], 
     if extra.get("label") == "quality":
         params.pop("reference", None)
     router = train_router(trainer, train, val, keys, quality_score, seed=seed, progress=False, **params)
-    return router.predict_batch([r.prompt for r in test])
+    return [router.predict_batch([r.prompt for r in t]) for t in tests]
+
+
+def validation_score(preds: np.ndarray, quality: np.ndarray, cost: np.ndarray, knob: str) -> float:
+    """The selection criterion on validation data: the mean cost saving at 100%, 99% and 98% of
+    the best single model's quality (0 where the curve never gets there); three targets rather
+    than one because a single point of a curve on a few hundred prompts is noisy."""
+    rows = np.arange(quality.shape[0])
+    ch = choices(preds, cost, knob)
+    q_pts, c_pts = quality[rows[None, :], ch].mean(1), cost[rows[None, :], ch].mean(1)
+    col = int(np.argmax(quality.mean(0)))
+    bq, bc = quality[:, col].mean(), cost[:, col].mean()
+    vals = [saving(q_pts, c_pts, f * bq, bc) for f in (1.0, 0.99, 0.98)]
+    return float(np.mean([0.0 if v is None else v for v in vals]))
 
 
 def run_champ(folds: int, boot: int, seed: int, routers: Sequence[str]) -> dict[str, Any]:
     from adaptive_router.training.evaluate import cost_matrix, data_summary, fleet_with_n, quality_matrix
     from adaptive_router.training.loaders import load_dataset
     from adaptive_router.training.reward_training import score_records, train_reward_model
+    from adaptive_router.training.trainers.best_route import MAJORITY, add_answer_ids, candidate_quality
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -216,9 +247,12 @@ def run_champ(folds: int, boot: int, seed: int, routers: Sequence[str]) -> dict[
     fleet = fleet_with_n(ds.fleet, N_VALUES)
     keys = fleet.candidate_keys
     records = list(ds.records)
+    add_answer_ids(records)
     rng = np.random.default_rng(seed)
     fold_of = rng.permutation(len(records)) % folds
+    majority = [m for m in MAJORITY_ROUTERS if m in routers]
     preds = {name: np.zeros((len(records), len(keys))) for name in routers}
+    preds.update({f"{name}+majority": np.zeros((len(records), len(keys))) for name in majority})
     rm_metrics = []
     for f in tqdm(range(folds), desc="champ folds", unit="fold"):
         tr_idx = np.flatnonzero(fold_of != f)
@@ -238,9 +272,14 @@ def run_champ(folds: int, boot: int, seed: int, routers: Sequence[str]) -> dict[
         test = [fold_recs[i] for i in te_idx]
         for name in routers:
             params = {"reference": f"{ds.fleet.reference_model()}#1"} if name == "best-route" else {}
-            preds[name][te_idx] = fit_predict(name, train, val, test, keys, ds.quality_score,
-                                              seed + f, params)
+            preds[name][te_idx] = fit_predict(name, train, val, [test], keys, ds.quality_score,
+                                              seed + f, params)[0]
+        for name in majority:
+            preds[f"{name}+majority"][te_idx] = fit_predict(
+                name, train, val, [test], keys, ds.quality_score, seed + f,
+                {"selector_score": MAJORITY})[0]
     quality = quality_matrix(records, keys, ds.quality_score, selector_score="proxy_rm")
+    quality_majority = candidate_quality(records, keys, ds.quality_score, MAJORITY)
     quality_random = quality_matrix(records, keys, ds.quality_score)
     cost = cost_matrix(records, keys, fleet)
     summary = data_summary(records, fleet, ds.quality_score, keys)
@@ -248,6 +287,7 @@ def run_champ(folds: int, boot: int, seed: int, routers: Sequence[str]) -> dict[
         "data": "champ", "protocol": f"{folds}-fold cross-validation over all {len(records)} problems",
         "n_prompts": len(records), "candidates": keys, "notes": ds.notes, "summary": summary,
         "best_of_n_quality": {k: {"proxy_rm": float(quality[:, j].mean()),
+                                  "majority": float(quality_majority[:, j].mean()),
                                   "random_sample": float(quality_random[:, j].mean()),
                                   "cost_per_1k": 1000 * float(cost[:, j].mean())}
                               for j, k in enumerate(keys)},
@@ -256,7 +296,11 @@ def run_champ(folds: int, boot: int, seed: int, routers: Sequence[str]) -> dict[
                                                    "train_pairs", "heldout_pairs")} for m in rm_metrics],
         "routers": {name: summarise_router(name, ROUTERS[name], preds[name], quality, cost, summary,
                                            keys, boot, seed) for name in routers},
+        "routers_majority": {f"{name}+majority": summarise_router(
+            f"{name}+majority", ROUTERS[name], preds[f"{name}+majority"], quality_majority, cost,
+            summary, keys, boot, seed) for name in majority},
         "oracle": oracle_summary(quality, cost, summary),
+        "oracle_majority": oracle_summary(quality_majority, cost, summary),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return res
@@ -265,6 +309,7 @@ def run_champ(folds: int, boot: int, seed: int, routers: Sequence[str]) -> dict[
 def run_llmrouter(boot: int, seed: int, routers: Sequence[str]) -> dict[str, Any]:
     from adaptive_router.training.evaluate import cost_matrix, data_summary, quality_matrix
     from adaptive_router.training.loaders import load_dataset
+    from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
     ds = load_dataset("llmrouter")
@@ -274,13 +319,29 @@ def run_llmrouter(boot: int, seed: int, routers: Sequence[str]) -> dict[str, Any
     quality = quality_matrix(test, keys, ds.quality_score)
     cost = cost_matrix(test, keys, fleet)
     summary = data_summary(test, fleet, ds.quality_score, keys)
-    out_routers = {}
-    for name in routers:
-        params = {"reference": f"{summary['best_single']}#1"} if name == "best-route" else {}
-        p = fit_predict(name, train, val, test, keys, ds.quality_score, seed, params)
-        out_routers[name] = summarise_router(name, ROUTERS[name], p, quality, cost, summary, keys,
-                                             boot, seed)
-    return {"data": "llmrouter", "protocol": "its test split (routers trained on its train split)",
+    q_val, c_val = quality_matrix(val, keys, ds.quality_score), cost_matrix(val, keys, fleet)
+    # the reference is the best single model on the *training* split
+    q_train = quality_matrix(train, keys, ds.quality_score)
+    train_best = keys[int(np.argmax(q_train.mean(0)))]
+    out_routers, selection = {}, {}
+    for name in tqdm(routers, desc="llmrouter routers", unit="router"):
+        base = {"reference": train_best} if name == "best-route" else {}
+        tried = []
+        for extra in SEARCH.get(name, [{}]):
+            p_val, p_test = fit_predict(name, train, val, [val, test], keys, ds.quality_score, seed,
+                                        {**base, **extra})
+            knobs = ("threshold", "tradeoff") if name in SEARCH else (ROUTERS[name],)
+            for knob in knobs:
+                tried.append({"params": extra, "knob": knob,
+                              "validation_score": validation_score(p_val, q_val, c_val, knob),
+                              "_pred": p_test})
+        best = max(tried, key=lambda t: t["validation_score"])
+        selection[name] = [{k: v for k, v in t.items() if k != "_pred"} for t in tried]
+        r = summarise_router(name, best["knob"], best["_pred"], quality, cost, summary, keys, boot, seed)
+        r["chosen_on_validation"] = {"params": best["params"], "knob": best["knob"],
+                                     "validation_score": best["validation_score"]}
+        out_routers[name] = r
+    return {"data": "llmrouter", "validation_selection": selection, "protocol": "its test split (routers trained on its train split)",
             "n_prompts": len(test), "n_train": len(train), "n_val": len(val), "candidates": keys,
             "notes": ds.notes, "summary": summary, "routers": out_routers,
             "oracle": oracle_summary(quality, cost, summary),
@@ -318,7 +379,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             sv = 100 * (1 - v["cost_usd"] / bc) if v["quality"] >= bq - 1e-12 else None
             lines.append(f"| {m} (always) | {v['quality']:.3f} | {1000 * v['cost_usd']:.3f} | - | - | "
                          f"{_pct(sv)} | - | {'front' if m in s['pareto_front'] else 'dominated'} |")
-        for name, r in res["routers"].items():
+        for name, r in list(res["routers"].items()) + list(res.get("routers_majority", {}).items()):
             lines.append(
                 f"| **{name}** ({r['knob']} knob; default point) | {r['quality_default']:.3f} | "
                 f"{r['cost_per_1k_default']:.3f} | {r['max_quality']:.3f} | {r['aiq']:.3f} | "
@@ -328,14 +389,35 @@ def markdown(results: dict[str, Any], command: str) -> str:
         o = res["oracle"]
         lines.append(f"| oracle (best candidate per prompt) | - | - | {o['max_quality']:.3f} | - | "
                      f"{_pct(o['saving_at_100'])} | {_pct(o['saving_at_99'])} | - |")
+        if "oracle_majority" in res:
+            o = res["oracle_majority"]
+            lines.append(f"| oracle (majority selector) | - | - | {o['max_quality']:.3f} | - | "
+                         f"{_pct(o['saving_at_100'])} | {_pct(o['saving_at_99'])} | - |")
         lines.append("")
+        if res.get("routers_majority"):
+            lines += ["Rows `+majority`: the fleet's selector is majority vote over the extracted final "
+                      "answers (self-consistency, no reward model); those routers are trained on "
+                      "majority-vote labels and scored against majority-vote best-of-n qualities. "
+                      "The other rows use the proxy reward model as selector.", ""]
+        chosen = {n: r["chosen_on_validation"] for n, r in res["routers"].items() if "chosen_on_validation" in r}
+        if chosen:
+            lines += ["Settings chosen on the validation split (carved from train; criterion: mean "
+                      "saving at 100/99/98% of the validation split's best single model):", ""]
+            for n, c in chosen.items():
+                tried = res.get("validation_selection", {}).get(n, [])
+                alts = "; ".join(f"{json.dumps(t['params']) if t['params'] else 'defaults'} + "
+                                 f"{t['knob']}: {t['validation_score']:.0f}%" for t in tried)
+                lines.append(f"- **{n}**: {json.dumps(c['params']) if c['params'] else 'defaults'}, "
+                             f"{c['knob']} knob (validation {c['validation_score']:.0f}%). Tried: {alts}.")
+            lines.append("")
         if "best_of_n_quality" in res:
             lines += ["Best-of-n on the recorded samples (every prompt; the proxy reward model of "
                       "each fold picks among the n drawn; 'random' = no selector):", "",
-                      "| candidate | quality (proxy RM picks) | quality (random sample) | $ / 1k prompts |",
-                      "|---|---|---|---|"]
+                      "| candidate | quality (proxy RM picks) | quality (majority vote) | quality (random sample) | $ / 1k prompts |",
+                      "|---|---|---|---|---|"]
             for k, v in res["best_of_n_quality"].items():
-                lines.append(f"| {k} | {v['proxy_rm']:.3f} | {v['random_sample']:.3f} | {v['cost_per_1k']:.3f} |")
+                lines.append(f"| {k} | {v['proxy_rm']:.3f} | {v.get('majority', float('nan')):.3f} | "
+                             f"{v['random_sample']:.3f} | {v['cost_per_1k']:.3f} |")
             accs = [m["heldout_pairwise_accuracy"] for m in res["reward_model_folds"]]
             base = [m["heldout_length_baseline_accuracy"] for m in res["reward_model_folds"]]
             lines += ["", f"Proxy reward model (Bradley-Terry, MiniLM features, trained per fold): "
@@ -374,10 +456,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
         from adaptive_router.training.metrics import non_decreasing_convex_hull
 
         s = res["summary"]
-        for name, r in list(res["routers"].items()) + [("oracle", res["oracle"])]:
+        for name, r in (list(res["routers"].items()) + list(res.get("routers_majority", {}).items())
+                        + [("oracle", res["oracle"])]):
             hc, hq = _dense(*non_decreasing_convex_hull(r["curve"]["cost_usd"], r["curve"]["quality"]))
-            ax.plot(1000 * np.asarray(hc), hq, color=colours.get(name, "k"), label=name,
-                    lw=2 if name == "best-route" else 1.4, ls="--" if name == "oracle" else "-")
+            ax.plot(1000 * np.asarray(hc), hq, color=colours.get(name.split("+")[0], "k"), label=name,
+                    lw=2 if name == "best-route" else 1.4,
+                    ls="--" if name == "oracle" else ("-." if name.endswith("+majority") else "-"))
         fc, fq = _dense([1000 * s["single"][m]["cost_usd"] for m in s["pareto_front"]],
                         [s["single"][m]["quality"] for m in s["pareto_front"]])
         ax.plot(fc, fq, ":", color="k", lw=1, label="single-model Pareto front")

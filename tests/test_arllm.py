@@ -79,3 +79,14 @@ def test_kmeans_domains_when_records_have_no_task() -> None:
     x = np.concatenate([np.zeros((10, 3)), np.ones((10, 3)) * 5]) + np.random.default_rng(0).normal(0, .1, (20, 3))
     labels = kmeans(x, 2)
     assert len(set(labels[:10])) == 1 and len(set(labels[10:])) == 1 and labels[0] != labels[10]
+
+
+def test_nir_with_neighbour_priors_round_trips(records, tmp_path) -> None:
+    r = fit_arllm_nir(records[:100], records[100:], KEYS, "correct", progress=False, epochs=300,
+                      pair_features=["neighbours"], neighbours=5)
+    p = r.predict_batch([CODE, MATH])
+    assert p[0, 0] > p[0, 1] + 0.3 and p[1, 1] > p[1, 0] + 0.3
+    assert r.pair_features is not None and r.pair_features.tensors["qf_bank_q"].shape == (100, 3)
+    r.save_pretrained(tmp_path / "nir")
+    loaded = Router.from_pretrained(tmp_path / "nir")
+    np.testing.assert_allclose(loaded.predict_batch([CODE, MATH]), p, atol=1e-3)

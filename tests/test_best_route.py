@@ -97,3 +97,60 @@ def test_router_round_trips_and_refuses_broken_checkpoints(trained, tmp_path) ->
         BestRouteRouter(KEYS, reference="large#1").predict_batch(prompt)
     with pytest.raises(RoutingError, match="reference"):
         BestRouteRouter(KEYS, label="match")
+
+
+def test_majority_vote_labels_match_the_exact_expectation() -> None:
+    from adaptive_router.training.trainers.best_route import expected_majority_of_n, majority_pick
+
+    rng = np.random.default_rng(0)
+    assert majority_pick(np.array([2.0, 1.0, 1.0, 2.0, 1.0]), rng) == 1  # answer 1 wins 3:2
+    assert majority_pick(np.array([-1.0, -1.0]), rng) == 0  # no answer extracted: the first
+    # three of five samples agree on the right answer (id 0), two give different wrong ones
+    q, ids = np.array([1, 1, 1, 0, 0.0]), np.array([0, 0, 0, 1, 2.0])
+    assert expected_majority_of_n(q, ids, 1) == pytest.approx(0.6)
+    exact = expected_majority_of_n(q, ids, 3)
+    assert exact > 0.6  # voting helps when the right answer is the most common one
+    drawn = bootstrap_best_of_n(q, ids, 3, 4000, rng, majority=True)
+    assert drawn.mean() == pytest.approx(exact, abs=0.03)
+    assert expected_majority_of_n(q, ids, 5) == 1.0
+
+
+def test_majority_selector_trains_from_answer_ids() -> None:
+    from adaptive_router.training.trainers.best_route import ANSWER_ID_SCORE, MAJORITY, add_answer_ids
+
+    from adaptive_router.errors import DataError
+
+    recs = synthetic_records(40)
+    with pytest.raises(DataError, match="add_answer_ids"):
+        bootstrap_labels(recs, KEYS, "correct", label="quality", selector_score=MAJORITY)
+    for r in recs:  # right answers all say 42, wrong ones differ: majority vote can find 42
+        for ms in r.models.values():
+            ms.responses = [f"The answer is {42 if c else 100 + k}."
+                            for k, c in enumerate(ms.scores["correct"])]
+    add_answer_ids(recs)
+    assert set(recs[0].models["small"].scores[ANSWER_ID_SCORE]) >= {0.0}
+    y = bootstrap_labels(recs, KEYS, "correct", label="quality", selector_score=MAJORITY)
+    assert y[:, 2].mean() > y[:, 0].mean() + 0.05  # small x5 by majority beats one sample
+
+
+def test_query_features_round_trip_with_neighbours_and_domains(tmp_path) -> None:
+    from adaptive_router.routers.query_features import neighbour_prior
+
+    bank = np.eye(4)
+    q = np.array([[1.0], [0.0], [1.0], [0.0]])
+    # each row's nearest other row (k=1) among the bank; itself left out
+    near = neighbour_prior(bank + 0.1 * np.eye(4)[[1, 0, 3, 2]], bank, q, k=1, exclude_self=True)
+    assert near[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    recs = synthetic_records()
+    for r in recs:
+        r.task = "arithmetic" if r.prompt.startswith("Compute") else "proof"
+    router = fit_best_route(recs[:130], recs[130:], KEYS, "correct", progress=False, epochs=200,
+                            features=["embedding", "domains", "neighbours"], neighbours=5,
+                            n_seeds=2)
+    assert router.weights["w1"].ndim == 3 and router.report["n_seeds"] == 2
+    easy, hard = "Compute 500 plus 503 and give the number.", "Prove that the sequence number 501 converges, with a rigorous argument."
+    p = router.predict_batch([easy, hard])
+    assert p[0, 2] > p[1, 2] + 0.2
+    router.save_pretrained(tmp_path / "r")
+    loaded = Router.from_pretrained(tmp_path / "r")
+    np.testing.assert_allclose(loaded.predict_batch([easy, hard]), p, atol=1e-3)

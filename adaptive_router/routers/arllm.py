@@ -12,6 +12,9 @@ candidate) by a **model vector**, its accuracy per domain learned from the train
   difficulty hurts weak models more than strong ones.)
 - **NIR** (Neural Interaction Router): a small network over (query vector, model vector,
   their interaction, the candidate's identity) predicting ``P(correct | query, model)``.
+  Optionally each (query, candidate) pair also carries the candidate's nearest-neighbour
+  quality prior (:class:`~adaptive_router.routers.query_features.QueryFeatures`, block
+  ``neighbours``): the candidate's mean quality on the most similar training prompts.
 
 The user's preference ``beta`` between quality and cost enters through the policy: AR-LLM
 maximises ``(1 - beta) * S - beta * C`` with C the normalised cost, which is
@@ -30,6 +33,7 @@ from adaptive_router.errors import CheckpointError, InvalidRequestError, Routing
 from adaptive_router.policy import TradeoffPolicy
 from adaptive_router.routers.best_route import mlp_forward
 from adaptive_router.routers.embedding import EmbeddingRouter, sigmoid
+from adaptive_router.routers.query_features import QueryFeatures
 
 _QUERY_TENSORS = {"dom_w", "dom_b", "diff_w", "diff_b", "model_acc", "model_strength"}
 
@@ -120,11 +124,13 @@ class HDPRouter(ARLLMRouter):
 
 
 def nir_inputs(p: np.ndarray, d: np.ndarray, model_acc: np.ndarray,
-               model_strength: np.ndarray) -> np.ndarray:
+               model_strength: np.ndarray, pair_priors: np.ndarray | None = None) -> np.ndarray:
     """NIR's input for every (query, candidate) pair: shape (n * K, features), query-major.
 
     [p, d, a_k, p * a_k, d * s_k, one-hot(k)]: the query vector, the model vector, their
-    interactions, and the candidate's identity (a learned per-candidate bias).
+    interactions, and the candidate's identity (a learned per-candidate bias); then, when
+    ``pair_priors`` (n, B * K: B blocks of one value per candidate) is given, candidate k's B
+    prior values.
     """
     n, k = len(p), len(model_acc)
     pq = np.repeat(p, k, axis=0)
@@ -132,7 +138,11 @@ def nir_inputs(p: np.ndarray, d: np.ndarray, model_acc: np.ndarray,
     a = np.tile(model_acc, (n, 1))
     s = np.tile(model_strength, n)[:, None]
     onehot = np.tile(np.eye(k), (n, 1))
-    return np.concatenate([pq, dq, a, pq * a, dq * s, onehot], axis=1)
+    parts = [pq, dq, a, pq * a, dq * s, onehot]
+    if pair_priors is not None:
+        blocks = pair_priors.shape[1] // k
+        parts.append(pair_priors.reshape(n, blocks, k).transpose(0, 2, 1).reshape(n * k, blocks))
+    return np.concatenate(parts, axis=1)
 
 
 class NIRRouter(ARLLMRouter):
@@ -143,16 +153,34 @@ class NIRRouter(ARLLMRouter):
 
     def __init__(self, candidate_keys: Sequence[str], domains: Sequence[str] = (),
                  hidden: int = 64, encoder: str = "minilm", embedding_cache: str | None = None,
+                 pair_features: dict[str, Any] | None = None,
                  report: dict[str, Any] | None = None) -> None:
         super().__init__(candidate_keys, domains=domains, encoder=encoder,
                          embedding_cache=embedding_cache, report=report)
         self.hidden = hidden
+        self.pair_features = QueryFeatures(**pair_features) if pair_features else None
 
-    def _predict_embedded(self, emb: np.ndarray) -> np.ndarray:
+    def pair_inputs(self, emb: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+        """The network's input for every (query, candidate) pair of embedded queries."""
         p, d = self.query_vector(emb)
         w = self.weights
-        z = nir_inputs(p, d, w["model_acc"], w["model_strength"])
-        return sigmoid(mlp_forward(z, w, prefix="nir_"))[:, 0].reshape(len(p), -1)
+        priors = (self.pair_features.transform(emb, exclude_self=exclude_self)
+                  if self.pair_features is not None else None)
+        return nir_inputs(p, d, w["model_acc"], w["model_strength"], priors)
+
+    def _predict_embedded(self, emb: np.ndarray) -> np.ndarray:
+        z = self.pair_inputs(emb)
+        return sigmoid(mlp_forward(z, self.weights, prefix="nir_"))[:, 0].reshape(len(emb), -1)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "hidden": self.hidden}
+        return {**super().get_config(), "hidden": self.hidden,
+                "pair_features": self.pair_features.get_config() if self.pair_features else None}
+
+    def get_tensors(self) -> dict[str, np.ndarray]:
+        extra = self.pair_features.get_tensors() if self.pair_features else {}
+        return {**super().get_tensors(), **extra}
+
+    def set_tensors(self, tensors: dict[str, np.ndarray]) -> None:
+        super().set_tensors({k: v for k, v in tensors.items() if not k.startswith("qf_")})
+        if self.pair_features is not None:
+            self.pair_features.set_tensors(tensors)

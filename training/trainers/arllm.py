@@ -26,7 +26,7 @@ from adaptive_router.training.trainers.best_route import bootstrap_labels, defau
 
 from adaptive_router.errors import DataError
 from adaptive_router.records import Record
-from adaptive_router.routers.arllm import HDPRouter, NIRRouter, nir_inputs
+from adaptive_router.routers.arllm import HDPRouter, NIRRouter
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 50) -> np.ndarray:
@@ -161,10 +161,16 @@ def fit_arllm_nir(
     train: Sequence[Record], val: Sequence[Record], candidate_keys: Sequence[str], quality_score: str,
     seed: int = 0, progress: bool = True, n_domains: int = 8, smoothing: float = 5.0,
     weight_decay: float = 1e-3, n_boot: int = 64, selector_score: str | None = "auto",
-    hidden: int = 64, epochs: int = 600, lr: float = 3e-3, encoder: str = "minilm", **_: Any,
+    hidden: int = 64, epochs: int = 600, lr: float = 3e-3, encoder: str = "minilm",
+    pair_features: Sequence[str] = (), neighbours: int = 25, n_seeds: int = 1, **_: Any,
 ) -> NIRRouter:
-    """Fit AR-LLM's NIR router: the query model as for HDP, then the interaction network."""
-    from adaptive_router.training.trainers.best_route import fit_multihead
+    """Fit AR-LLM's NIR router: the query model as for HDP, then the interaction network.
+
+    ``pair_features`` (e.g. ``("neighbours",)``): per-candidate prior blocks of
+    :class:`~adaptive_router.routers.query_features.QueryFeatures` added to every pair
+    (``neighbours`` = their k); ``n_seeds``: ensemble size.
+    """
+    from adaptive_router.training.trainers.best_route import candidate_quality, fit_ensemble
     from adaptive_router.training.trainers.common import embed_prompts
 
     selector_score = _common_kw(train, val, candidate_keys, selector_score)
@@ -173,24 +179,26 @@ def fit_arllm_nir(
                       n_boot, selector_score, encoder, progress)
     router = NIRRouter(keys, domains=qm["domains"], hidden=hidden, encoder=encoder)
     w = qm["weights"]
-    router.set_tensors({**w, "nir_w1": np.zeros((1, 1)), "nir_b1": np.zeros(1),
-                        "nir_w2": np.zeros((1, 1)), "nir_b2": np.zeros(1)})
+    router.weights = {k: np.asarray(v, np.float64) for k, v in w.items()}
+    if pair_features:
+        from adaptive_router.training.trainers.query_features import fit_query_features
 
-    def pairs(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p, d = router.query_vector(x)
-        return nir_inputs(p, d, w["model_acc"], w["model_strength"]), q.reshape(-1, 1)
-
-    z, y = pairs(qm["x"], qm["q"])
+        qual = candidate_quality(train, keys, quality_score, selector_score)
+        router.pair_features = fit_query_features(train, qm["x"], qual, pair_features,
+                                                  neighbours=neighbours, n_domains=n_domains,
+                                                  smoothing=smoothing, seed=seed)
+    z, y = router.pair_inputs(qm["x"], exclude_self=True), qm["q"].reshape(-1, 1)
     z_val = y_val = None
     if val:
         xv = embed_prompts([r.prompt for r in val], encoder, progress=progress).astype(np.float64)
         qv = bootstrap_labels(val, keys, quality_score, selector_score=selector_score,
                               label="quality", n_boot=n_boot, seed=seed + 1)
-        z_val, y_val = pairs(xv, qv)
-    net, log = fit_multihead(z, y, z_val, y_val, hidden=hidden, epochs=epochs, lr=lr,
-                             weight_decay=1e-4, seed=seed, progress=progress, desc="arllm-nir")
-    router.set_tensors({**w, **{f"nir_{k}": v for k, v in net.items()}})
+        z_val, y_val = router.pair_inputs(xv), qv.reshape(-1, 1)
+    net, log = fit_ensemble(z, y, z_val, y_val, n_seeds=n_seeds, hidden=hidden, epochs=epochs,
+                            lr=lr, weight_decay=1e-4, seed=seed, progress=progress, desc="arllm-nir")
+    router.weights.update({f"nir_{k}": np.asarray(v, np.float64) for k, v in net.items()})
     router.report = {"domains": qm["domains"], "domain_source": qm["domain_source"],
                      "selector_score": selector_score, "n_train": len(train), "n_val": len(val),
-                     **{k: v for k, v in log.items() if k != "val_loss_history"}}
+                     "pair_features": list(pair_features), "neighbours": neighbours,
+                     "n_seeds": n_seeds, **{k: v for k, v in log.items() if k != "val_loss_history"}}
     return router
