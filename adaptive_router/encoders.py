@@ -44,8 +44,9 @@ def resolve_encoder(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_dir():
         return path
-    raise ConfigError(f"encoder {name_or_path!r} is neither 'minilm' nor a sentence-transformers "
-                      "folder; pass the path of a local model folder (no hub downloads)")
+    raise ConfigError(f"encoder {name_or_path!r} is neither 'minilm', 'minilm-static' nor a "
+                      "sentence-transformers folder; pass the path of a local model folder "
+                      "(no hub downloads)")
 
 
 class EmbeddingDiskCache:
@@ -194,8 +195,32 @@ def shared_encoder(model: str = DEFAULT_ENCODER, disk_cache: str | Path | None =
     key = (model, str(disk_cache) if disk_cache else None)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = SentenceEncoder(model, disk_cache=disk_cache)
+            _SHARED[key] = make_encoder(model, disk_cache=disk_cache)
         return _SHARED[key]
+
+
+def make_encoder(model: str = DEFAULT_ENCODER, disk_cache: str | Path | None = None) -> SentenceEncoder:
+    """An encoder by name: a transformer (``minilm`` or a folder) or a static one distilled from
+    it (``minilm-static``, ``static:<folder>``; see :mod:`adaptive_router.static_encoder`)."""
+    from adaptive_router.static_encoder import StaticEmbeddingEncoder, is_static_name
+
+    if is_static_name(model):
+        return StaticEmbeddingEncoder(model, disk_cache=disk_cache)
+    return SentenceEncoder(model, disk_cache=disk_cache)
+
+
+def router_encoder_name(router: Any) -> str | None:
+    """The sentence encoder a router embeds prompts with (its ``encoder`` setting), looking
+    through wrappers (``router`` / ``inner`` attributes); None for routers that read no
+    sentence embedding (baselines, fine-tuned classifiers)."""
+    for _ in range(8):
+        if router is None:
+            return None
+        name = getattr(router, "encoder", None)
+        if isinstance(name, str):
+            return name
+        router = getattr(router, "router", None) or getattr(router, "inner", None)
+    return None
 
 
 def training_cache_path() -> Path:

@@ -81,8 +81,13 @@ def quantize_encoder(encoder: SentenceEncoder) -> SentenceEncoder:
     Its memory cache is cleared and its cache id changed, so no fp32 embedding is served as an
     int8 one. Idempotent. Quantisation is CPU-only: an encoder on a GPU is left as it is.
     """
+    from adaptive_router.static_encoder import StaticEmbeddingEncoder
+
     with _QUANTIZE_LOCK:
         if encoder.id.endswith(INT8_SUFFIX):
+            return encoder
+        if isinstance(encoder, StaticEmbeddingEncoder):
+            log.info("the static encoder runs no transformer; nothing to quantise")
             return encoder
         if encoder.device not in (None, "cpu"):
             log.warning("int8 quantisation is CPU-only; encoder on %s left as is", encoder.device)
@@ -141,12 +146,12 @@ def quantize_router_encoder(router: Any) -> SentenceEncoder | None:
     """
     import os
 
-    seen = 0
-    while router is not None and seen < 8:
-        name = getattr(router, "encoder", None)
-        if isinstance(name, str):
-            cache = getattr(router, "embedding_cache", None) or os.environ.get("ADAPTIVE_ROUTER_EMBED_CACHE")
-            return use_quantized_encoder(name, disk_cache=cache)
+    from adaptive_router.encoders import router_encoder_name
+
+    name = router_encoder_name(router)
+    if name is None:
+        return None
+    while getattr(router, "encoder", None) != name:
         router = getattr(router, "router", None) or getattr(router, "inner", None)
-        seen += 1
-    return None
+    cache = getattr(router, "embedding_cache", None) or os.environ.get("ADAPTIVE_ROUTER_EMBED_CACHE")
+    return use_quantized_encoder(name, disk_cache=cache)

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,30 @@ def _litellm_count(model: str, **kwargs: Any) -> int:
     if not any(isinstance(f, _QuietTokenizerFallback) for f in logger.filters):
         logger.addFilter(_QuietTokenizerFallback())
 
-    return int(litellm.token_counter(model=model, **kwargs))
+    return int(litellm.token_counter(model=model, custom_tokenizer=_litellm_tokenizer(model), **kwargs))
+
+
+_TOKENIZERS: dict[str, Any] = {}
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+def _litellm_tokenizer(model: str) -> Any:
+    """LiteLLM's tokenizer choice for ``model``, made once per process.
+
+    ``litellm.token_counter`` re-selects the tokenizer on every call, and for a model whose
+    Hugging Face tokenizer cannot be loaded (offline) it retries the load -- and logs -- every
+    time before falling back to tiktoken: ~1 ms per count, most of a routing decision
+    (``make bench``). The selection (or its tiktoken fallback) does not change within a process.
+    """
+    chosen = _TOKENIZERS.get(model)
+    if chosen is None:
+        from litellm.utils import select_tokenizer
+
+        with _TOKENIZERS_LOCK:
+            chosen = _TOKENIZERS.get(model)
+            if chosen is None:
+                chosen = _TOKENIZERS[model] = select_tokenizer(model)
+    return chosen
 
 
 @functools.lru_cache(maxsize=256)

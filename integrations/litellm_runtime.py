@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,11 +155,14 @@ class AdaptiveRuntime:
             from adaptive_router.fast_encoder import quantize_router_encoder
 
             quantize_router_encoder(self.router)
-        if settings.micro_batching:  # concurrent requests share one forward pass (issue 10)
+        if settings.micro_batching and _gains_from_batching(self.router):
+            # concurrent requests share one transformer forward pass (issue 10)
             from adaptive_router.batching import with_micro_batching
 
             self.router = with_micro_batching(self.router, max_batch_size=settings.micro_batch_size,
                                               max_wait_ms=settings.micro_batch_ms)
+        self._decision_s: float | None = None  # moving average of one decision's compute time
+        self._write_s: float | None = None  # ... and of one traffic-log append
         self.cost_model = CostModel(self.fleet, count_tokens=settings.count_tokens)
         self.engine = RoutingEngine(self.fleet, self.router, self._default_policy(), self.cost_model)
         small = n1_fleet(self.fleet)
@@ -216,7 +220,8 @@ class AdaptiveRuntime:
 
     async def adecide(self, messages: Sequence[Mapping[str, Any]], knob: Mapping[str, float],
                       single_sample: bool = False) -> Decision:
-        """The decision for a chat, off the event loop (routers and tokenizers are CPU-bound)."""
+        """The decision for a chat: on the event loop when decisions have been sub-millisecond,
+        else off it (routers and tokenizers are CPU-bound)."""
         engine = self.engine
         if single_sample:
             if self.engine_n1 is None:
@@ -227,9 +232,39 @@ class AdaptiveRuntime:
             engine = self.engine_n1
         from adaptive_router.batching import MicroBatchingRouter, adecide_micro_batched
 
+        policy = self.policy_for(knob)
         if isinstance(engine.router, MicroBatchingRouter):  # awaits its batch, holds no thread
-            return await adecide_micro_batched(engine, list(messages), self.policy_for(knob))
-        return await asyncio.to_thread(engine.decide, list(messages), self.policy_for(knob))
+            return await adecide_micro_batched(engine, list(messages), policy)
+        if self._decides_inline(messages):
+            return self._timed_decide(engine, messages, policy)
+        return await asyncio.to_thread(self._timed_decide, engine, messages, policy)
+
+    #: A decision that has been taking less than this runs on the event loop: handing it to a
+    #: worker thread and back costs more CPU than the decision itself (the static encoder's
+    #: ~0.5 ms; ``make bench``). Slower routers, and the first decisions (which may load the
+    #: router), run in a thread so the loop keeps serving.
+    INLINE_DECISION_S = 0.002
+    #: Longer prompts always go to a thread: counting their tokens alone can take milliseconds.
+    INLINE_MAX_CHARS = 4000
+
+    def _decides_inline(self, messages: Sequence[Mapping[str, Any]]) -> bool:
+        recent = self._decision_s
+        if recent is None or recent >= self.INLINE_DECISION_S:
+            return False
+        chars = 0
+        for m in messages:
+            content = m.get("content") if isinstance(m, Mapping) else None
+            chars += len(content) if isinstance(content, str) else self.INLINE_MAX_CHARS
+        return chars < self.INLINE_MAX_CHARS
+
+    def _timed_decide(self, engine: RoutingEngine, messages: Sequence[Mapping[str, Any]],
+                      policy: Policy) -> Decision:
+        t0 = time.perf_counter()
+        decision = engine.decide(list(messages), policy)
+        took = time.perf_counter() - t0
+        recent = self._decision_s
+        self._decision_s = took if recent is None else 0.8 * recent + 0.2 * took
+        return decision
 
     def decide(self, messages: Sequence[Mapping[str, Any]], knob: Mapping[str, float],
                single_sample: bool = False) -> Decision:
@@ -353,11 +388,42 @@ class AdaptiveRuntime:
         except Exception as exc:  # the log must never fail a request
             log.error("adaptive_router: could not write the traffic log %s: %s", self.writer.path, exc)
 
+    #: A traffic-log append that has been taking less than this runs on the event loop (the
+    #: thread hand-off costs more than the append); a slow disk moves appends to a thread.
+    INLINE_WRITE_S = 0.001
+
     async def awrite_log(self, line: TrafficLogLine) -> None:
-        if self.writer is not None:
-            await asyncio.to_thread(self.write_log, line)
-        elif self.writer_error:
-            self.write_log(line)
+        """Append ``line`` before the response leaves, so the log never lags what clients saw."""
+        if self.writer is None:
+            if self.writer_error:
+                self.write_log(line)
+            return
+        recent = self._write_s
+        if recent is not None and recent < self.INLINE_WRITE_S:
+            self._timed_write(line)
+        else:
+            await asyncio.to_thread(self._timed_write, line)
+
+    def _timed_write(self, line: TrafficLogLine) -> None:
+        t0 = time.perf_counter()
+        self.write_log(line)
+        took = time.perf_counter() - t0
+        recent = self._write_s
+        self._write_s = took if recent is None else 0.8 * recent + 0.2 * took
+
+
+def _gains_from_batching(router: Any) -> bool:
+    """Micro-batching shares a transformer forward pass between concurrent requests; a static
+    encoder (a table look-up per prompt) or a router that reads no prompt has nothing to share,
+    and the hand-off to the batching thread would cost more than it saves."""
+    from adaptive_router.encoders import router_encoder_name
+    from adaptive_router.static_encoder import is_static_name
+
+    name = router_encoder_name(router)
+    if name is not None and is_static_name(name):
+        log.info("adaptive_router: the router's encoder %s is static; micro-batching is not used", name)
+        return False
+    return True
 
 
 # -- reading LiteLLM responses ------------------------------------------------------------------

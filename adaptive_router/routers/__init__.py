@@ -67,13 +67,14 @@ def load_router(spec: str | Path, fleet: Fleet | None = None, **kwargs: Any) -> 
         if fleet is None:
             raise ConfigError(f"the {name!r} baseline needs a fleet to know its candidates")
         return router_class(name).for_fleet(fleet, **kwargs)  # type: ignore[attr-defined]
-    if name == "default":
-        from adaptive_router.routers.pretrained import default_router_path
+    from adaptive_router.routers.pretrained import BUNDLED_ROUTERS, default_router_path
 
-        return _bind(Router.from_pretrained(default_router_path()), fleet)
+    if name in BUNDLED_ROUTERS:
+        return _bind(Router.from_pretrained(default_router_path(name)), fleet)
     raise ConfigError(
         f"--router {name!r} is neither a checkpoint folder nor a baseline "
-        f"({', '.join(BASELINES)}); train one with `adaptive-router train --router NAME ...` "
+        f"({', '.join(BASELINES)}) nor a bundled router ({', '.join(BUNDLED_ROUTERS)}); "
+        "train one with `adaptive-router train --router NAME ...` "
         "and pass its output folder"
     )
 

@@ -1,0 +1,186 @@
+"""A static sentence encoder distilled from MiniLM: one vector per word piece, averaged.
+
+Why: a router's latency floor is its encoder, and one MiniLM forward pass costs ~18 ms of CPU
+for a 20-word prompt on this kind of machine (2 shared cores) -- more than the whole plain
+LiteLLM proxy spends on a request. For routing, the embedding mostly has to tell *what kind*
+of prompt this is (topic, task, rough difficulty), which the prompt's word pieces already
+carry. So each vocabulary entry gets the vector MiniLM itself produces for it (the mean-pooled
+output of ``[CLS] piece [SEP]``, the idea of static distillation as in Model2Vec), and a
+prompt's embedding is the mean of its pieces' vectors: a tokenizer call and a gather, ~0.2 ms,
+no torch at serving time.
+
+Centering: every piece vector shares a large common component (their mean); subtracting it
+before averaging makes prompt embeddings differ where the prompts differ. On held-out routing
+labels a logistic probe on these embeddings scores within ~0.02 AUC of MiniLM's (MMLU 0.701 vs
+0.708, GSM8K 0.665 vs 0.643, llmrouter 0.747 vs 0.765; see ``make bench``'s notes).
+
+The table is built once per base encoder from its own weights (~20 s on 2 cores; needs torch and
+transformers then, never again) and cached as safetensors under the cache directory, keyed by
+the base folder's fingerprint, so it never mixes with another encoder's.
+
+Names: ``minilm-static`` (the default base) or ``static:<sentence-transformers folder>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptive_router.encoders import DEFAULT_ENCODER, SentenceEncoder
+from adaptive_router.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+STATIC_DEFAULT = "minilm-static"
+STATIC_PREFIX = "static:"
+#: Bumped whenever the way the table is built changes, so old cache files are not reused.
+TABLE_VERSION = "v1"
+#: Pieces read per prompt; the mean of more pieces barely moves.
+MAX_PIECES = 512
+_BUILD_LOCK = threading.Lock()
+
+
+def is_static_name(name: str) -> bool:
+    return name == STATIC_DEFAULT or name.startswith(STATIC_PREFIX)
+
+
+def base_encoder_name(name: str) -> str:
+    """The sentence encoder a static name is distilled from."""
+    if name == STATIC_DEFAULT:
+        return DEFAULT_ENCODER
+    if name.startswith(STATIC_PREFIX) and name[len(STATIC_PREFIX):]:
+        return name[len(STATIC_PREFIX):]
+    raise ConfigError(f"{name!r} is not a static encoder name; use {STATIC_DEFAULT!r} or "
+                      f"'{STATIC_PREFIX}<sentence-transformers folder>'")
+
+
+def distil_piece_table(base_path: Path, batch_size: int = 1024, progress: bool = True) -> np.ndarray:
+    """(vocabulary, dim) float32: the base encoder's mean-pooled output for each word piece
+    alone, centred on the vocabulary mean. Special tokens get zero rows (never averaged in)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(base_path), local_files_only=True)
+    model = AutoModel.from_pretrained(str(base_path), local_files_only=True).eval()
+    if tok.cls_token_id is None or tok.sep_token_id is None:
+        raise ConfigError(f"{base_path} has no [CLS]/[SEP] tokens; static distillation supports "
+                          "BERT-style sentence encoders (e.g. MiniLM)")
+    vocab = len(tok)
+    rows: list[np.ndarray] = []
+    bar = tqdm(total=vocab, desc="distilling static piece vectors", unit="piece", disable=not progress)
+    with torch.inference_mode():
+        for start in range(0, vocab, batch_size):
+            ids = torch.arange(start, min(vocab, start + batch_size))
+            inputs = torch.stack([torch.full_like(ids, tok.cls_token_id), ids,
+                                  torch.full_like(ids, tok.sep_token_id)], dim=1)
+            hidden = model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).last_hidden_state
+            rows.append(hidden.mean(dim=1).float().numpy())
+            bar.update(len(ids))
+    bar.close()
+    table = np.concatenate(rows).astype(np.float32)
+    special = sorted(set(tok.all_special_ids))
+    ordinary = np.ones(vocab, bool)
+    ordinary[special] = False
+    table -= table[ordinary].mean(axis=0)
+    table[special] = 0.0
+    return table
+
+
+class StaticEmbeddingEncoder(SentenceEncoder):
+    """A :class:`SentenceEncoder` whose embedding is the mean of distilled word-piece vectors.
+
+    Same caches and ``encode`` contract as the transformer encoder (L2-normalised float32
+    rows); the cache id names the base encoder and the table version.
+    """
+
+    def __init__(self, model: str = STATIC_DEFAULT, device: str | None = None, cache_size: int = 4096,
+                 disk_cache: str | Path | None = None, batch_size: int = 64) -> None:
+        self.base_name = base_encoder_name(model)
+        super().__init__(self.base_name, device=device, cache_size=cache_size, disk_cache=disk_cache,
+                         batch_size=batch_size)
+        self.model_name = model
+        self.id = f"{self.id}:static-{TABLE_VERSION}"
+        self._table: np.ndarray | None = None
+        self._tokenizer: Any = None
+
+    # -- the distilled table -------------------------------------------------------------
+    def table_path(self) -> Path:
+        from adaptive_router.local_models import cache_dir
+
+        safe = self.id.replace(":", "-").replace("/", "_")
+        return cache_dir() / "static-encoders" / f"{safe}.safetensors"
+
+    def _load_table(self) -> np.ndarray:
+        from safetensors.numpy import load_file, save_file
+
+        path = self.table_path()
+        with _BUILD_LOCK:
+            if path.exists():
+                try:
+                    return load_file(str(path))["pieces"].astype(np.float32)
+                except Exception as exc:  # a torn or foreign file: rebuild rather than fail
+                    log.warning("static encoder table %s unreadable (%s); rebuilding", path, exc)
+            log.info("building the static encoder table for %s (once; cached at %s)", self.base_name, path)
+            table = distil_piece_table(self.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            save_file({"pieces": table.astype(np.float16)}, str(tmp))
+            os.replace(tmp, path)
+            return table.astype(np.float16).astype(np.float32)
+
+    @property
+    def table(self) -> np.ndarray:
+        if self._table is None:
+            self._table = self._load_table()
+        return self._table
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            file = self.path / "tokenizer.json"
+            if not file.exists():
+                raise ConfigError(f"{self.path} has no tokenizer.json; a static encoder needs the "
+                                  "base encoder's fast tokenizer file")
+            tokenizer = Tokenizer.from_file(str(file))
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    @property
+    def st(self) -> Any:
+        raise ConfigError("a static encoder has no transformer at serving time; use its table")
+
+    @property
+    def dim(self) -> int:
+        return int(self.table.shape[1])
+
+    # -- encoding ------------------------------------------------------------------------
+    def encode_uncached(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        table = self.table
+        if not texts:
+            return np.zeros((0, table.shape[1]), dtype=np.float32)
+        limit = MAX_PIECES * self.MAX_CHARS_PER_TOKEN
+        cut = [t[:limit] for t in texts]
+        if len(cut) == 1:  # encode_batch hands even one text to a thread pool: slower alone
+            encodings = [self.tokenizer.encode(cut[0], add_special_tokens=False)]
+        else:
+            encodings = self.tokenizer.encode_batch(cut, add_special_tokens=False)
+        out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+        for i, enc in enumerate(encodings):
+            ids = enc.ids[:MAX_PIECES]
+            if ids:
+                out[i] = table[ids].mean(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
