@@ -9,12 +9,18 @@ reward model is trained on the training folds' responses only (Bradley-Terry on 
 pairs) and scores every response; best-of-n keeps its argmax. Every router is trained on the
 training folds (10% of them for early stopping) and predicts the held-out fold; the
 out-of-fold predictions of all 270 problems are then swept together. Candidates: the reference
-(GPT-4 Turbo) once, the three others with n in {1, 2, 3, 5}.
+(GPT-4 Turbo) once, the three others with n in {1, 2, 3, 5}. CHAMP's answers are checkable, so
+the routers of :data:`MAJORITY_ROUTERS` are also run with the other selector, majority vote over
+the extracted final answers (rows ``+majority``: majority-vote labels, majority-vote qualities).
+CHAMP's router settings are the trainers' defaults (no selection: 22 validation problems per
+fold are too few to choose by).
 
 llmrouter (9 open models, one score per model and prompt, no response texts): its own test
-split (500 prompts), routers trained on its train split; candidates are the 9 models with n=1
-(no samples to draw best-of-n from). Dollar costs there use estimated output tokens (the loader
-says how).
+split (376 of 500 prompts after decontamination), routers trained on its train split;
+candidates are the 9 models with n=1 (no samples to draw best-of-n from). Each router's
+settings (:data:`SEARCH`: prompt features, ensemble size) and knob (threshold or trade-off) are
+chosen on the validation split carved from train (:func:`validation_score`), never on test.
+Dollar costs there use estimated output tokens (the loader says how).
 
 Reported per router: quality and cost at the default knob, the best quality reached, AIQ, and the
 headline: the cost saving at the best single model's quality (and at 99% of it), with bootstrap
@@ -46,7 +52,7 @@ from adaptive_router.routers.base import Router  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 if (ROOT.parent / "shared" / "data").is_dir():  # the checkout's data folder, as the Makefile does
     os.environ.setdefault("ADAPTIVE_ROUTER_DATA", str(ROOT.parent / "shared" / "data"))
-ROUTERS = {  # name -> knob swept (llmrouter: the knob is chosen on its validation split)
+ROUTERS = {  # name -> knob swept on CHAMP (on llmrouter the knob is chosen on its validation split)
     "best-route": "threshold",
     "best-route-quality": "tradeoff",
     "arllm-hdp": "tradeoff",
@@ -330,8 +336,7 @@ def run_llmrouter(boot: int, seed: int, routers: Sequence[str]) -> dict[str, Any
         for extra in SEARCH.get(name, [{}]):
             p_val, p_test = fit_predict(name, train, val, [val, test], keys, ds.quality_score, seed,
                                         {**base, **extra})
-            knobs = ("threshold", "tradeoff") if name in SEARCH else (ROUTERS[name],)
-            for knob in knobs:
+            for knob in ("threshold", "tradeoff"):
                 tried.append({"params": extra, "knob": knob,
                               "validation_score": validation_score(p_val, q_val, c_val, knob),
                               "_pred": p_test})
