@@ -109,10 +109,12 @@ def with_tools(target: BaseChatModel, own: dict[str, Any]) -> tuple[BaseChatMode
 
 # -- running the planned calls (sync and async share the bookkeeping) -------------------------------
 def count_generations(result: LLMResult) -> int:
+    """Samples in a LangChain ``generate`` result (one prompt: its generations)."""
     return len(result.generations[0])
 
 
 def count_choices(response: Any) -> int:
+    """Samples in a LiteLLM chat completion (its choices)."""
     return len(response.choices)
 
 
@@ -123,6 +125,7 @@ def _still_missing(results: list[Any], n: int, count: Callable[[Any], int]) -> l
 
 
 def _checked(results: list[Any], count: Callable[[Any], int]) -> list[Any]:
+    """``results``, unless they hold no sample at all: nothing to choose from is an error."""
     if not results or sum(count(r) for r in results) == 0:
         raise SamplingError("the chosen model returned no samples")
     return results
