@@ -23,10 +23,11 @@ Names: ``minilm-static`` (the default base) or ``static:<sentence-transformers f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,22 @@ def distil_piece_table(base_path: Path, batch_size: int = 1024, progress: bool =
     return table
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` across processes (a no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class StaticEmbeddingEncoder(SentenceEncoder):
     """A :class:`SentenceEncoder` whose embedding is the mean of distilled word-piece vectors.
 
@@ -122,7 +139,10 @@ class StaticEmbeddingEncoder(SentenceEncoder):
         from safetensors.numpy import load_file, save_file
 
         path = self.table_path()
-        with _BUILD_LOCK:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # one builder per machine: other threads and processes (proxy replicas, test proxies)
+        # wait for its file instead of each spending the ~20 s themselves
+        with _BUILD_LOCK, _file_lock(path.with_suffix(".lock")):
             if path.exists():
                 try:
                     return load_file(str(path))["pieces"].astype(np.float16)
@@ -130,7 +150,6 @@ class StaticEmbeddingEncoder(SentenceEncoder):
                     log.warning("static encoder table %s unreadable (%s); rebuilding", path, exc)
             log.info("building the static encoder table for %s (once; cached at %s)", self.base_name, path)
             table = distil_piece_table(self.path)
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             save_file({"pieces": table.astype(np.float16)}, str(tmp))
             os.replace(tmp, path)
