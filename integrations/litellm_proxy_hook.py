@@ -36,6 +36,7 @@ n set by the client) is answered with an HTTP 400 JSON error saying what to send
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -62,6 +63,9 @@ log = logging.getLogger("adaptive_router.litellm")
 STATE_KEY = "adaptive_router_state"
 CHAT_CALLS = {"completion", "acompletion"}
 RESPONSES_CALLS = {"responses", "aresponses"}
+ANTHROPIC_CALLS = {"anthropic_messages"}
+#: Calls that return one output (no ``n``): the router picks a model with n = 1.
+SINGLE_OUTPUT_CALLS = RESPONSES_CALLS | ANTHROPIC_CALLS
 
 
 class PluginMisconfigured(AdaptiveRouterError):
@@ -87,8 +91,11 @@ def proxy_error(exc: Exception) -> Exception:
 
 
 def _bucket(data: dict[str, Any], call_type: str | None = None) -> dict[str, Any]:
-    """The metadata dict LiteLLM keeps for this request (where our per-request state lives)."""
-    name = "litellm_metadata" if (call_type in RESPONSES_CALLS or
+    """The metadata dict LiteLLM keeps for this request (where our per-request state lives).
+
+    The Responses and Anthropic routes keep it in ``litellm_metadata``: their ``metadata`` is the
+    client's, forwarded to the provider (which would reject our keys)."""
+    name = "litellm_metadata" if (call_type in SINGLE_OUTPUT_CALLS or
                                   ("litellm_metadata" in data and "messages" not in data)) else "metadata"
     md = data.get(name)
     if not isinstance(md, dict):
@@ -148,6 +155,46 @@ def responses_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 msgs.append({"role": item["role"], "content": content_text(item.get("content"))})
     if not msgs:
         raise InvalidRequestError("the Responses API request has no input; send input: \"...\"")
+    return msgs
+
+
+def _anthropic_block_text(block: Any) -> str:
+    """The routable text of one Anthropic content block: text, a tool result's text, or a short
+    marker for a tool call (an agent's turn is often tool results only, and is still routed)."""
+    if isinstance(block, str):
+        return block
+    if not isinstance(block, Mapping):
+        return ""
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text") or "")
+    if kind == "tool_result":
+        inner = block.get("content")
+        return inner if isinstance(inner, str) else content_text(inner)
+    if kind == "tool_use":
+        return f"[tool call: {block.get('name', '?')}]"
+    return ""
+
+
+def anthropic_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An Anthropic ``/v1/messages`` request's ``system`` + ``messages`` as chat messages."""
+    msgs: list[dict[str, Any]] = []
+    system = data.get("system")
+    system_text = system if isinstance(system, str) else (
+        "\n".join(_anthropic_block_text(b) for b in system) if isinstance(system, list) else "")
+    if system_text.strip():
+        msgs.append({"role": "system", "content": system_text})
+    raw = data.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequestError("messages must be a non-empty list of {role, content} objects")
+    for m in raw:
+        if not isinstance(m, Mapping) or "role" not in m:
+            raise InvalidRequestError("each message must be an object with 'role' and 'content'")
+        content = m.get("content")
+        text = content if isinstance(content, str) else (
+            "\n".join(t for t in (_anthropic_block_text(b) for b in content) if t)
+            if isinstance(content, list) else "")
+        msgs.append({"role": m["role"], "content": text})
     return msgs
 
 
@@ -258,8 +305,8 @@ class AdaptiveRouterProxyHook(CustomLogger):
         sources = [data.get("metadata"), data.get("litellm_metadata")]
         for md in sources:
             if isinstance(md, dict) and "adaptive_router" in md:
-                # the Responses API forwards `metadata` to the provider: take ours out of it
-                raw = md.pop("adaptive_router") if call in RESPONSES_CALLS else md["adaptive_router"]
+                # the Responses and Anthropic APIs forward `metadata` to the provider: take ours out
+                raw = md.pop("adaptive_router") if call in SINGLE_OUTPUT_CALLS else md["adaptive_router"]
                 req = validate_knob(raw, where="metadata.adaptive_router")
                 if any(k in req for k in ("threshold", "tradeoff", "budget_usd")):
                     knob = {k: v for k, v in knob.items() if k == "epsilon"}
@@ -286,15 +333,18 @@ class AdaptiveRouterProxyHook(CustomLogger):
                     "leave n out (or send a plain model name to choose n yourself)")
         elif call in RESPONSES_CALLS:
             messages = responses_input_messages(data)
+        elif call in ANTHROPIC_CALLS:
+            messages = anthropic_input_messages(data)
         else:
             raise InvalidRequestError(
-                f"{alias!r} routes chat completions (/v1/chat/completions) and the Responses API "
-                f"(/v1/responses); this endpoint ({call}) is not supported")
+                f"{alias!r} routes chat completions (/v1/chat/completions), the Responses API "
+                f"(/v1/responses) and Anthropic messages (/v1/messages); this endpoint ({call}) is "
+                "not supported")
         prompt = prompt_from_messages(messages)  # a clear 400 before any model work
         knob = self._knob(data, alias_knob, call)
         stream = bool(data.get("stream"))
         runtime = await self.runtime()
-        decision = await runtime.adecide(messages, knob, single_sample=stream or call in RESPONSES_CALLS)
+        decision = await runtime.adecide(messages, knob, single_sample=stream or call in SINGLE_OUTPUT_CALLS)
         group = runtime.group_of(decision.model)
         data["model"] = group
         fallbacks = []
@@ -346,7 +396,10 @@ class AdaptiveRouterProxyHook(CustomLogger):
             state["result"] = {"error": f"{type(exc).__name__}: {exc}"}
             return None
         try:
-            response.adaptive_router = result.body()
+            if isinstance(response, dict):  # Anthropic /v1/messages responses are plain dicts
+                response["adaptive_router"] = result.body()
+            else:
+                response.adaptive_router = result.body()
         except Exception:  # a response type without free attributes: keep the headers at least
             log.warning("adaptive_router: cannot attach the body key to %s", type(response).__name__)
         state["headers"] = result.headers()
@@ -357,6 +410,8 @@ class AdaptiveRouterProxyHook(CustomLogger):
     def _messages(self, data: Mapping[str, Any], call: str) -> list[dict[str, Any]]:
         if call in RESPONSES_CALLS:
             return responses_input_messages(data)
+        if call in ANTHROPIC_CALLS:
+            return anthropic_input_messages(data)
         return list(data.get("messages") or [])
 
     async def _finish(self, data: dict, state: dict, response: Any) -> RoutedResult:
@@ -371,7 +426,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             state["decision"] = decision.model_dump(mode="json")
         result = await runtime.aaccount(decision, state["group"], messages, response,
                                         request_id=state["request_id"],
-                                        single_output=state["call"] in RESPONSES_CALLS)
+                                        single_output=state["call"] in SINGLE_OUTPUT_CALLS)
         await runtime.awrite_log(self._log_line(runtime, data, state, messages, result))
         return result
 
@@ -436,8 +491,9 @@ class AdaptiveRouterProxyHook(CustomLogger):
             piece, chunk_usage, finished = _chunk_text_and_usage(chunk)
             if piece:
                 parts.append(piece)
-            if chunk_usage is not None:
-                usage = chunk_usage
+            if chunk_usage is not None:  # Anthropic streams report input and output apart: merge
+                both = isinstance(usage, Mapping) and isinstance(chunk_usage, Mapping)
+                usage = {**usage, **chunk_usage} if both else chunk_usage
             if held or finished:
                 held.append(chunk)
             else:
@@ -500,11 +556,42 @@ def _attach_to_stream_end(held: list[Any], body: dict[str, Any], usage: Any, inj
     target.adaptive_router = body
 
 
+def _anthropic_sse_text_and_usage(chunk: bytes | str) -> tuple[str, Any, bool]:
+    """(text, usage, False) of the Server-Sent Events of an Anthropic ``/v1/messages`` stream.
+
+    ``message_start`` carries the input tokens, ``message_delta`` the output tokens; text comes
+    in ``content_block_delta`` events. Raw SSE bytes cannot carry an extra key, so nothing is
+    held back for one (the answer never "ends" here)."""
+    raw = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+    text: list[str] = []
+    usage: dict[str, Any] = {}
+    for line in raw.splitlines():
+        if not line.startswith("data:"):
+            continue
+        try:
+            event = json.loads(line[5:].strip())
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("type")
+        if kind == "content_block_delta" and isinstance(event.get("delta"), dict):
+            text.append(str(event["delta"].get("text") or ""))
+        elif kind == "message_start" and isinstance(event.get("message"), dict):
+            usage.update(event["message"].get("usage") or {})
+        elif kind == "message_delta" and isinstance(event.get("usage"), dict):
+            usage.update({k: v for k, v in event["usage"].items() if v is not None})
+    return "".join(text), (usage or None), False
+
+
 def _chunk_text_and_usage(chunk: Any) -> tuple[str, Any, bool]:
-    """(text delta, usage or None, whether the answer ends here) of a chat stream chunk or a
-    Responses API stream event."""
+    """(text delta, usage or None, whether the answer ends here) of a chat stream chunk, a
+    Responses API stream event or a piece of an Anthropic messages event stream."""
     def get(obj: Any, name: str) -> Any:
         return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+    if isinstance(chunk, bytes | str):
+        return _anthropic_sse_text_and_usage(chunk)
 
     choices = get(chunk, "choices")
     if choices:

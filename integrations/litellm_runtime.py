@@ -443,7 +443,7 @@ def chat_texts(response: Any) -> list[str]:
 
 
 def responses_text(response: Any) -> str:
-    """The output text of a Responses API response."""
+    """The output text of a one-output response: the Responses API's or Anthropic messages'."""
     text = _get(response, "output_text")
     if isinstance(text, str) and text:
         return text
@@ -452,6 +452,9 @@ def responses_text(response: Any) -> str:
         for c in _get(item, "content") or []:
             if _get(c, "type") == "output_text":
                 parts.append(str(_get(c, "text") or ""))
+    content = _get(response, "content")  # Anthropic /v1/messages: a list of content blocks
+    if isinstance(content, list):
+        parts.extend(str(_get(c, "text") or "") for c in content if _get(c, "type") == "text")
     return "".join(parts)
 
 

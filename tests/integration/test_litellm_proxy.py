@@ -205,6 +205,54 @@ def test_responses_api_streaming(proxy: Proxy) -> None:
     assert line.cost_usd == pytest.approx(cost("gpt-4o", REPLAY[PROMPTS[1]][0], [stok]))
 
 
+def _anthropic(proxy: Proxy, body: dict) -> httpx.Response:
+    """A raw Anthropic-format request to the proxy's /v1/messages route."""
+    return httpx.post(f"{proxy.base_url}/v1/messages", json={"max_tokens": 64, **body}, timeout=60,
+                      headers={"Authorization": f"Bearer {proxy.key}", "anthropic-version": "2023-06-01"})
+
+
+def test_anthropic_messages(proxy: Proxy) -> None:
+    r = _anthropic(proxy, {"model": "adaptive-router", "system": "Answer briefly.",
+                           "messages": [{"role": "user", "content": [{"type": "text", "text": PROMPT}]}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["type"] == "message" and body["content"][0]["text"].endswith(f"The answer is {ANSWER}.")
+    info = body["adaptive_router"]
+    assert (info["model"], info["n"]) == ("gpt-4o-mini", 1)  # one output: n = 1 candidates only
+    assert r.headers["x-adaptive-router-model"] == "gpt-4o-mini"
+    weak_tokens = body["usage"]["output_tokens"]
+    assert info["cost_usd"] == pytest.approx(cost("gpt-4o-mini", body["usage"]["input_tokens"], [weak_tokens]))
+    line = proxy.line(info["request_id"])
+    assert line.model_extra["call"] == "anthropic_messages"
+    assert line.messages[0] == {"role": "system", "content": "Answer briefly."} and line.prompt == PROMPT
+    # the knob rides in metadata.adaptive_router (taken out before the provider sees metadata)
+    r = _anthropic(proxy, {"model": "adaptive-router", "metadata": {"user_id": "u-1", "adaptive_router":
+                                                                    {"threshold": 0.8}},
+                           "messages": [{"role": "user", "content": PROMPT}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["adaptive_router"]["model"] == "gpt-4o" and r.json()["content"][0]["text"] == STRONG
+    # a bad knob is a JSON 400 and the proxy keeps serving
+    r = _anthropic(proxy, {"model": "adaptive-router", "metadata": {"adaptive_router": {"threshold": 2}},
+                           "messages": [{"role": "user", "content": PROMPT}]})
+    assert r.status_code == 400 and "threshold" in r.text and proxy.process.poll() is None
+
+
+def test_anthropic_messages_streaming(proxy: Proxy) -> None:
+    r = _anthropic(proxy, {"model": "adaptive-0.8", "stream": True,
+                           "messages": [{"role": "user", "content": PROMPTS[1]}]})
+    assert r.status_code == 200, r.text
+    strong, stok = REPLAY[PROMPTS[1]][1]
+    events = [json.loads(ln[5:]) for ln in r.text.splitlines() if ln.startswith("data:")]
+    text = "".join(e["delta"].get("text", "") for e in events if e.get("type") == "content_block_delta")
+    assert text == strong
+    assert r.headers["x-adaptive-router-model"] == "gpt-4o"
+    assert r.headers["x-adaptive-router-cost-basis"] == "expected"
+    line = next(ln for ln in reversed(proxy.log_lines())
+                if ln.model_extra.get("call") == "anthropic_messages" and ln.model_extra.get("stream"))
+    assert line.samples == [strong] and line.output_tokens == [stok]  # read from the event stream
+    assert line.cost_usd == pytest.approx(cost("gpt-4o", line.prompt_tokens, [stok]))
+
+
 @pytest.mark.parametrize(("model", "prompt", "extra", "status", "message"), [
     ("adaptive-router", "   ", {}, 400, "empty"),
     ("adaptive-1.5", PROMPT, {}, 400, "threshold must be within"),

@@ -9,6 +9,7 @@ import pytest
 from adaptive_router.integrations.litellm_proxy_hook import (
     _attach_to_stream_end,
     _chunk_text_and_usage,
+    anthropic_input_messages,
     responses_input_messages,
 )
 from adaptive_router.integrations.litellm_runtime import (
@@ -83,3 +84,17 @@ def test_stream_end_carries_the_report() -> None:
     end2 = ModelResponseStream(choices=[StreamingChoices(index=0, delta=Delta(), finish_reason="stop")])
     _attach_to_stream_end([end2, usage_chunk], {"n": 2}, usage_chunk.usage, injected=False)
     assert usage_chunk.adaptive_router == {"n": 2} and not hasattr(end2, "adaptive_router")
+
+
+def test_anthropic_input_as_messages() -> None:
+    msgs = anthropic_input_messages({"system": [{"type": "text", "text": "Be brief."}], "messages": [
+        {"role": "user", "content": "Read the file."},
+        {"role": "assistant", "content": [{"type": "text", "text": "Reading."},
+                                          {"type": "tool_use", "id": "t1", "name": "read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                      "content": [{"type": "text", "text": "def f(): pass"}]}]}]})
+    assert msgs[0] == {"role": "system", "content": "Be brief."}
+    assert msgs[2]["content"] == "Reading.\n[tool call: read]"
+    assert msgs[3] == {"role": "user", "content": "def f(): pass"}  # a tool-result turn is routable
+    with pytest.raises(InvalidRequestError, match="non-empty list"):
+        anthropic_input_messages({"messages": []})
