@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adaptive_router.domain import Candidate, CostBreakdown, Fleet, Price
-from adaptive_router.pricing import counter_for
+from adaptive_router.pricing import TokenCounter, counter_for
 from adaptive_router.prompts import messages_text
 
 
@@ -35,12 +35,15 @@ class CostModel:
             self.output_tokens.update({k: float(v) for k, v in output_tokens.items()})
         self.count_tokens = count_tokens
 
+    def _counter(self, model: str) -> TokenCounter:
+        m = self.fleet.model(model)
+        return counter_for(m.price_model or m.call_name, m.tokenizer)
+
     def prompt_tokens(self, model: str, prompt: str | Sequence[Mapping[str, Any]]) -> int:
         if not self.count_tokens:
             text = prompt if isinstance(prompt, str) else messages_text(prompt)
             return max(1, len(text) // 4)
-        m = self.fleet.model(model)
-        counter = counter_for(m.price_model or m.call_name, m.tokenizer)
+        counter = self._counter(model)
         if isinstance(prompt, str):
             return counter.count_text(prompt)
         return counter.count_messages(list(prompt))
@@ -56,10 +59,16 @@ class CostModel:
         """Expected dollar cost of every candidate for one prompt."""
         cands = list(candidates) if candidates is not None else self.fleet.candidates
         tokens: dict[str, int] = {}
+        by_tokenizer: dict[Any, int] = {}  # models counted alike share one count
         out = {}
         for c in cands:
             if c.model not in tokens:
-                tokens[c.model] = self.prompt_tokens(c.model, prompt)
+                key = self._counter(c.model).share_key() if self.count_tokens else None
+                if key is None or key not in by_tokenizer:
+                    count = self.prompt_tokens(c.model, prompt)
+                    if key is not None:
+                        by_tokenizer[key] = count
+                tokens[c.model] = by_tokenizer[key] if key is not None else count
             out[c.key] = self.expected_cost(c, tokens[c.model])
         return out
 

@@ -84,6 +84,33 @@ class TokenCounter:
         self.model = model
         self.tokenizer = tokenizer
         self._hf: Any = None
+        self._share_key: tuple[Any, ...] | None = None
+
+    def share_key(self) -> tuple[Any, ...]:
+        """Counters with equal keys count every text and chat alike (same tokenizer, same
+        per-message accounting), so one count serves them all: a fleet of models that LiteLLM
+        counts with the same tiktoken encoding needs one count per prompt, not one per model."""
+        if self._share_key is None:
+            self._share_key = self._compute_share_key()
+        return self._share_key
+
+    def _compute_share_key(self) -> tuple[Any, ...]:
+        if self.tokenizer:
+            return ("hf", self.tokenizer)
+        try:
+            from litellm.litellm_core_utils.token_counter import (
+                openai_tokenizer_encoding_name,
+                uses_legacy_message_accounting,
+            )
+
+            chosen = _litellm_tokenizer(self.model)
+            if chosen.get("type") == "openai_tokenizer":
+                return ("tiktoken", openai_tokenizer_encoding_name(self.model),
+                        uses_legacy_message_accounting(self.model))
+            return ("litellm", chosen.get("type"), id(chosen.get("tokenizer")),
+                    uses_legacy_message_accounting(self.model))
+        except Exception:  # another LiteLLM version's internals: count per model, as before
+            return ("model", self.model)
 
     def _hf_tokenizer(self) -> Any:
         if self._hf is None:
@@ -144,7 +171,8 @@ def _keep_token_counting_offline() -> None:
             constants.HF_HUB_OFFLINE = True
 
 
-def _litellm_count(model: str, **kwargs: Any) -> int:
+def _litellm_offline_and_quiet() -> Any:
+    """LiteLLM, imported with token counting kept offline and its fallback warning filtered."""
     _keep_token_counting_offline()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -152,7 +180,11 @@ def _litellm_count(model: str, **kwargs: Any) -> int:
     logger = logging.getLogger("LiteLLM")
     if not any(isinstance(f, _QuietTokenizerFallback) for f in logger.filters):
         logger.addFilter(_QuietTokenizerFallback())
+    return litellm
 
+
+def _litellm_count(model: str, **kwargs: Any) -> int:
+    litellm = _litellm_offline_and_quiet()
     return int(litellm.token_counter(model=model, custom_tokenizer=_litellm_tokenizer(model), **kwargs))
 
 
@@ -170,6 +202,7 @@ def _litellm_tokenizer(model: str) -> Any:
     """
     chosen = _TOKENIZERS.get(model)
     if chosen is None:
+        _litellm_offline_and_quiet()
         from litellm.utils import select_tokenizer
 
         with _TOKENIZERS_LOCK:

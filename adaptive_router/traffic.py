@@ -81,6 +81,11 @@ def redact_text(text: str) -> str:
 
 def redact(value: Any) -> Any:
     """A copy of ``value`` (JSON-like) with secrets redacted at any depth."""
+    kind = type(value)
+    if kind is str:  # the common cases first: ABC isinstance checks are slow on the request path
+        return redact_text(value)
+    if kind in (int, float, bool) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {k: (REDACTED if isinstance(k, str) and _is_secret_key(k) and v not in (None, "")
                     else redact(v))

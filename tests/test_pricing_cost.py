@@ -57,3 +57,29 @@ def test_token_counting_is_offline_and_positive():
 
     n = counter_for("gpt-4o").count_text("Prove that sqrt(2) is irrational.")
     assert 5 <= n <= 15
+
+
+def test_models_counted_alike_share_one_prompt_count(monkeypatch):
+    """gpt-4o and gpt-4o-mini use one tiktoken encoding: one count serves both; gpt-4 (another
+    encoding) is counted on its own; the counts equal per-model counting."""
+    from adaptive_router.pricing import TokenCounter, counter_for
+
+    fleet = Fleet.from_dict({"reference": "gpt-4o", "models": [
+        {"name": "gpt-4o"}, {"name": "gpt-4o-mini", "n": [1, 3]}, {"name": "gpt-4"}]})
+    assert counter_for("gpt-4o").share_key() == counter_for("gpt-4o-mini").share_key()
+    assert counter_for("gpt-4o").share_key() != counter_for("gpt-4").share_key()
+    calls: list[str] = []
+    real = TokenCounter.count_messages
+
+    def counting(self, messages):
+        calls.append(self.model)
+        return real(self, messages)
+
+    monkeypatch.setattr(TokenCounter, "count_messages", counting)
+    chat = [{"role": "user", "content": "How many primes are below 100?"}]
+    costs = CostModel(fleet).expected_costs(chat)
+    assert sorted(calls) == ["gpt-4", "gpt-4o"]
+    per_model = {m: real(counter_for(m), chat) for m in ("gpt-4o", "gpt-4o-mini", "gpt-4")}
+    for key, value in costs.items():
+        cand = Candidate.from_key(key)
+        assert value == pytest.approx(CostModel(fleet).expected_cost(cand, per_model[cand.model]))
