@@ -686,7 +686,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-reps", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--micro-batch-ms", type=float, default=2.0)
-    ap.add_argument("--rounds", type=int, default=3, help="alternating plain/plugin rounds per level")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating plain/plugin rounds per level")
     ap.add_argument("--requests-c1", type=int, default=60)
     ap.add_argument("--requests-c8", type=int, default=200)
     ap.add_argument("--requests-c32", type=int, default=480)
