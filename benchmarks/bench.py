@@ -687,9 +687,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--micro-batch-ms", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=5, help="alternating plain/plugin rounds per level")
-    ap.add_argument("--requests-c1", type=int, default=60)
-    ap.add_argument("--requests-c8", type=int, default=200)
-    ap.add_argument("--requests-c32", type=int, default=480)
+    ap.add_argument("--requests-c1", type=int, default=100)
+    ap.add_argument("--requests-c8", type=int, default=600)
+    ap.add_argument("--requests-c32", type=int, default=1600)
     ap.add_argument("--time-limit", type=float, default=90.0, help="seconds per load round at most")
     ap.add_argument("--compare-minilm", action=argparse.BooleanOptionalAction, default=True,
                     help="also run proxies with the bundled MiniLM router (default-minilm)")
