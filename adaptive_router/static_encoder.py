@@ -14,6 +14,11 @@ before averaging makes prompt embeddings differ where the prompts differ. On hel
 labels a logistic probe on these embeddings scores within ~0.02 AUC of MiniLM's (MMLU 0.701 vs
 0.708, GSM8K 0.665 vs 0.643, llmrouter 0.747 vs 0.765; see ``make bench``'s notes).
 
+Tried and left out, because held-out probes did not improve: weighting pieces by their
+frequency rank (Zipf/SIF weights lower the prompts' mutual cosine from 0.67 to 0.41 but also the
+GSM8K probe AUC, 0.558 -> 0.525-0.534: function words carry some of the difficulty signal), and
+an extra length coordinate (probe AUC up, the Hybrid router's test APGR not).
+
 The table is built once per base encoder from its own weights (~20 s on 2 cores; needs torch and
 transformers then, never again) and cached as safetensors under the cache directory, keyed by
 the base folder's fingerprint, so it never mixes with another encoder's.
