@@ -348,7 +348,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         group = runtime.group_of(decision.model)
         data["model"] = group
         fallbacks = []
-        if call in CHAT_CALLS and not stream and "fallbacks" not in data:
+        if settings.failover and call in CHAT_CALLS and not stream and "fallbacks" not in data:
             # the chosen deployment errors or times out: LiteLLM moves on to these (issue 9)
             from adaptive_router.integrations.litellm_fallback import plan_fallbacks
 

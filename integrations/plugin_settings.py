@@ -71,6 +71,10 @@ class PluginSettings(BaseModel):
     traffic_log_backups: int = Field(default=5, ge=0)
     log_messages: bool = True
     count_tokens: bool = True
+    # per-request LiteLLM `fallbacks` (the next-best candidates) for routed chat calls (issue 9);
+    # false leaves failover to LiteLLM's own router_settings and saves LiteLLM ~10% of its
+    # per-request work (benchmarks/bench.py)
+    failover: bool = True
     replay_records: str | None = None
     # micro-batching of concurrent requests' router inputs (adaptive_router/batching.py, issue 10)
     micro_batching: bool = True

@@ -172,6 +172,13 @@ async def test_hook_passes_other_models_and_reports_misconfiguration_as_500(fixt
     # LiteLLM's logging payload copies requester_metadata: the decision travels to its sinks
     logged = out["metadata"]["requester_metadata"]["adaptive_router"]
     assert logged["decision"]["candidate"] == "gpt-4o-mini#3" and logged["knob"] == {"threshold": 0.6}
+    assert out["fallbacks"]  # failover to the next-best candidates, on by default
+    quiet = AdaptiveRouterProxyHook(PluginSettings.load(
+        {"fleet": str(ROOT / "examples/litellm/fleet.yaml"), "router": str(fixtures[1]), "failover": False},
+        env={}), model_list=model_list())
+    out = await quiet.async_pre_call_hook(None, None, {"model": "adaptive-0.6", "messages": MSGS},
+                                          "acompletion")
+    assert out["model"] == "gpt-4o-mini-replay" and "fallbacks" not in out
     with pytest.raises(ProxyException) as err:
         await hook.async_pre_call_hook(None, None, {"model": "adaptive-router", "messages": MSGS},
                                        "aembedding")
