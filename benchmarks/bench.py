@@ -435,6 +435,7 @@ def proxy_router_spec(work: Path) -> tuple[str, str]:
 
 
 PLUGIN = "plugin"
+NO_FAILOVER = "plugin, failover off"
 MINILM = "plugin, MiniLM router"
 NO_BATCHING = "plugin, MiniLM router without micro-batching"
 INT8 = "plugin, MiniLM router, int8 encoder"
@@ -442,9 +443,12 @@ INT8 = "plugin, MiniLM router, int8 encoder"
 
 def proxy_variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The proxies measured side by side: plain LiteLLM, the plugin as shipped (the default router
-    on the static encoder), and the bundled MiniLM router with the settings that change its
-    speed (micro-batching on -- its default -- or off; the opt-in int8 encoder)."""
+    on the static encoder), the same without per-request failover (what LiteLLM's fallback
+    handling costs), and the bundled MiniLM router with the settings that change its speed
+    (micro-batching on -- its default -- or off; the opt-in int8 encoder)."""
     variants: dict[str, dict[str, Any]] = {"plain": {}, PLUGIN: {}}
+    if args.compare_failover:
+        variants[NO_FAILOVER] = {"failover": False}
     if args.compare_minilm:
         variants[MINILM] = {"router": "default-minilm"}
         if args.compare_batching:
@@ -691,6 +695,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--requests-c8", type=int, default=600)
     ap.add_argument("--requests-c32", type=int, default=1600)
     ap.add_argument("--time-limit", type=float, default=90.0, help="seconds per load round at most")
+    ap.add_argument("--compare-failover", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run a plugin proxy without per-request fallbacks (failover: false)")
     ap.add_argument("--compare-minilm", action=argparse.BooleanOptionalAction, default=True,
                     help="also run proxies with the bundled MiniLM router (default-minilm)")
     ap.add_argument("--compare-batching", action=argparse.BooleanOptionalAction, default=False,
