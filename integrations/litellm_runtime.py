@@ -228,8 +228,9 @@ class AdaptiveRuntime:
         if single_sample:
             if self.engine_n1 is None:
                 raise InvalidRequestError(
-                    "this request can draw one sample only (streaming or the Responses API), but "
-                    "no fleet model offers n = 1; add 1 to a model's n list in the fleet file"
+                    "this request can draw one sample only (streaming, the Responses API or "
+                    "/v1/messages), but no fleet model offers n = 1; add 1 to a model's n list "
+                    "in the fleet file"
                 )
             engine = self.engine_n1
         from adaptive_router.batching import MicroBatchingRouter, adecide_micro_batched
