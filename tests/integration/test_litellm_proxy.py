@@ -216,7 +216,7 @@ def test_anthropic_messages(proxy: Proxy) -> None:
                            "messages": [{"role": "user", "content": [{"type": "text", "text": PROMPT}]}]})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["type"] == "message" and body["content"][0]["text"].endswith(f"The answer is {ANSWER}.")
+    assert body["type"] == "message" and body["content"][0]["text"] in [t for t, _ in WEAK]  # one sample
     info = body["adaptive_router"]
     assert (info["model"], info["n"]) == ("gpt-4o-mini", 1)  # one output: n = 1 candidates only
     assert r.headers["x-adaptive-router-model"] == "gpt-4o-mini"
