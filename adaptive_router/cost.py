@@ -58,18 +58,13 @@ class CostModel:
     ) -> dict[str, float]:
         """Expected dollar cost of every candidate for one prompt."""
         cands = list(candidates) if candidates is not None else self.fleet.candidates
-        tokens: dict[str, int] = {}
-        by_tokenizer: dict[Any, int] = {}  # models counted alike share one count
+        counts: dict[Any, int] = {}  # models counted alike (same share key) share one count
         out = {}
         for c in cands:
-            if c.model not in tokens:
-                key = self._counter(c.model).share_key() if self.count_tokens else None
-                if key is None or key not in by_tokenizer:
-                    count = self.prompt_tokens(c.model, prompt)
-                    if key is not None:
-                        by_tokenizer[key] = count
-                tokens[c.model] = by_tokenizer[key] if key is not None else count
-            out[c.key] = self.expected_cost(c, tokens[c.model])
+            key = self._counter(c.model).share_key() if self.count_tokens else ("len/4",)
+            if key not in counts:
+                counts[key] = self.prompt_tokens(c.model, prompt)
+            out[c.key] = self.expected_cost(c, counts[key])
         return out
 
     def realised(

@@ -209,18 +209,21 @@ def make_encoder(model: str = DEFAULT_ENCODER, disk_cache: str | Path | None = N
     return SentenceEncoder(model, disk_cache=disk_cache)
 
 
-def router_encoder_name(router: Any) -> str | None:
-    """The sentence encoder a router embeds prompts with (its ``encoder`` setting), looking
-    through wrappers (``router`` / ``inner`` attributes); None for routers that read no
-    sentence embedding (baselines, fine-tuned classifiers)."""
+def embedding_router_of(router: Any) -> Any | None:
+    """The router (itself, or one it wraps through ``router`` / ``inner`` attributes) that
+    embeds prompts with a sentence encoder (has an ``encoder`` setting); None for routers that
+    read no sentence embedding (baselines, fine-tuned classifiers)."""
     for _ in range(8):
-        if router is None:
-            return None
-        name = getattr(router, "encoder", None)
-        if isinstance(name, str):
-            return name
+        if router is None or isinstance(getattr(router, "encoder", None), str):
+            return router
         router = getattr(router, "router", None) or getattr(router, "inner", None)
     return None
+
+
+def router_encoder_name(router: Any) -> str | None:
+    """The sentence encoder a router embeds prompts with (see :func:`embedding_router_of`)."""
+    owner = embedding_router_of(router)
+    return None if owner is None else owner.encoder
 
 
 def training_cache_path() -> Path:

@@ -146,12 +146,10 @@ def quantize_router_encoder(router: Any) -> SentenceEncoder | None:
     """
     import os
 
-    from adaptive_router.encoders import router_encoder_name
+    from adaptive_router.encoders import embedding_router_of
 
-    name = router_encoder_name(router)
-    if name is None:
+    owner = embedding_router_of(router)
+    if owner is None:
         return None
-    while getattr(router, "encoder", None) != name:
-        router = getattr(router, "router", None) or getattr(router, "inner", None)
-    cache = getattr(router, "embedding_cache", None) or os.environ.get("ADAPTIVE_ROUTER_EMBED_CACHE")
-    return use_quantized_encoder(name, disk_cache=cache)
+    cache = getattr(owner, "embedding_cache", None) or os.environ.get("ADAPTIVE_ROUTER_EMBED_CACHE")
+    return use_quantized_encoder(owner.encoder, disk_cache=cache)

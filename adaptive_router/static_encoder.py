@@ -30,11 +30,10 @@ Names: ``minilm-static`` (the default base) or ``static:<sentence-transformers f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import numpy as np
 
 from adaptive_router.encoders import DEFAULT_ENCODER, SentenceEncoder
 from adaptive_router.errors import ConfigError
+from adaptive_router.file_lock import exclusive_file_lock
 
 log = logging.getLogger(__name__)
 
@@ -102,22 +102,6 @@ def distil_piece_table(base_path: Path, batch_size: int = 1024, progress: bool =
     return table
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` across processes (a no-op where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 class StaticEmbeddingEncoder(SentenceEncoder):
     """A :class:`SentenceEncoder` whose embedding is the mean of distilled word-piece vectors.
 
@@ -149,7 +133,7 @@ class StaticEmbeddingEncoder(SentenceEncoder):
         path.parent.mkdir(parents=True, exist_ok=True)
         # one builder per machine: other threads and processes (proxy replicas, test proxies)
         # wait for its file instead of each spending the ~20 s themselves
-        with _BUILD_LOCK, _file_lock(path.with_suffix(".lock")):
+        with _BUILD_LOCK, exclusive_file_lock(path.with_suffix(".lock")):
             if path.exists():
                 try:
                     return load_file(str(path))["pieces"].astype(np.float16)

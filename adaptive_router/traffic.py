@@ -38,12 +38,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adaptive_router.errors import ConfigError, DataError
+from adaptive_router.file_lock import exclusive_file_lock
 from adaptive_router.records import ModelSamples, Record
-
-try:  # POSIX; on Windows the in-process lock and O_APPEND remain
-    import fcntl
-except ImportError:  # pragma: no cover - not on the supported platforms
-    fcntl = None  # type: ignore[assignment]
 
 #: The environment variable that names the traffic log when the settings do not.
 TRAFFIC_LOG_ENV = "ADAPTIVE_ROUTER_TRAFFIC_LOG"
@@ -184,21 +180,16 @@ class TrafficLogWriter:
         if not isinstance(line, TrafficLogLine):
             line = TrafficLogLine.model_validate(dict(line))
         data = (line.to_json() + "\n").encode("utf-8")
-        with self._thread_lock:
-            lock_fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        # on Windows (no fcntl) the in-process lock and O_APPEND remain
+        with self._thread_lock, exclusive_file_lock(self.lock_path):
+            self._rotate_if_needed(len(data))
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                if fcntl is not None:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                self._rotate_if_needed(len(data))
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    written = os.write(fd, data)
-                    while written < len(data):  # only on a full disk or a signal; finish the line
-                        written += os.write(fd, data[written:])
-                finally:
-                    os.close(fd)
+                written = os.write(fd, data)
+                while written < len(data):  # only on a full disk or a signal; finish the line
+                    written += os.write(fd, data[written:])
             finally:
-                os.close(lock_fd)  # closing releases the flock
+                os.close(fd)
 
     def _rotate_if_needed(self, incoming: int) -> None:
         if not self.max_bytes:

@@ -176,12 +176,19 @@ def _anthropic_block_text(block: Any) -> str:
     return ""
 
 
+def _anthropic_text(content: Any) -> str:
+    """A ``system`` or message ``content``: a string, or its blocks' routable texts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(t for t in (_anthropic_block_text(b) for b in content) if t)
+    return ""
+
+
 def anthropic_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """An Anthropic ``/v1/messages`` request's ``system`` + ``messages`` as chat messages."""
     msgs: list[dict[str, Any]] = []
-    system = data.get("system")
-    system_text = system if isinstance(system, str) else (
-        "\n".join(_anthropic_block_text(b) for b in system) if isinstance(system, list) else "")
+    system_text = _anthropic_text(data.get("system"))
     if system_text.strip():
         msgs.append({"role": "system", "content": system_text})
     raw = data.get("messages")
@@ -190,11 +197,7 @@ def anthropic_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     for m in raw:
         if not isinstance(m, Mapping) or "role" not in m:
             raise InvalidRequestError("each message must be an object with 'role' and 'content'")
-        content = m.get("content")
-        text = content if isinstance(content, str) else (
-            "\n".join(t for t in (_anthropic_block_text(b) for b in content) if t)
-            if isinstance(content, list) else "")
-        msgs.append({"role": m["role"], "content": text})
+        msgs.append({"role": m["role"], "content": _anthropic_text(m.get("content"))})
     return msgs
 
 

@@ -163,8 +163,7 @@ class AdaptiveRuntime:
             self.router = with_micro_batching(self.router, max_batch_size=settings.micro_batch_size,
                                               max_wait_ms=settings.micro_batch_ms)
         self._decision_s: float | None = None  # moving average of one decision's compute time
-        self._write_s: float | None = None  # the least recent traffic-log append time
-        self._write_times: deque[float] = deque(maxlen=32)
+        self._write_times: deque[float] = deque(maxlen=32)  # recent traffic-log append times
         self.cost_model = CostModel(self.fleet, count_tokens=settings.count_tokens)
         self.engine = RoutingEngine(self.fleet, self.router, self._default_policy(), self.cost_model)
         small = n1_fleet(self.fleet)
@@ -404,8 +403,7 @@ class AdaptiveRuntime:
             if self.writer_error:
                 self.write_log(line)
             return
-        recent = self._write_s
-        if recent is not None and recent < self.INLINE_WRITE_S:
+        if self._write_times and min(self._write_times) < self.INLINE_WRITE_S:
             self._timed_write(line)
         else:
             await asyncio.to_thread(self._timed_write, line)
@@ -416,7 +414,6 @@ class AdaptiveRuntime:
         # wall time (a slow disk blocks without using CPU), but the least of the recent ones:
         # waits for other threads only ever add to it, a slow disk slows every append
         self._write_times.append(time.perf_counter() - t0)
-        self._write_s = min(self._write_times)
 
 
 def _gains_from_batching(router: Any) -> bool:

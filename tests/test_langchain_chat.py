@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from adaptive_router.integrations.langchain_chat import (
     DECISION_EVENT,
     ChatAdaptiveRouter,
@@ -32,14 +31,7 @@ from adaptive_router.reward import RewardModel
 from adaptive_router.routers import load_router
 from adaptive_router.traffic import read_traffic_log, traffic_to_records
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """SmolLM2-135M gains little from a second thread on a shared 2-core machine; restore after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MAX_TOKENS = 8
 # prices per token, typed here by hand (the fleet below quotes them per million)

@@ -19,7 +19,6 @@ usage) run by default through :class:`TestBestOfNStandardSubset`.
 from __future__ import annotations
 
 import pytest
-import torch
 from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
 from adaptive_router.integrations.langchain_local import ChatLocalModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
@@ -27,14 +26,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from adaptive_router.domain import Fleet
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """SmolLM2-135M gains little from a second thread on a shared 2-core machine; restore after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MAX_TOKENS = 8
 

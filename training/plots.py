@@ -22,6 +22,17 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 _COLOURS = plt.get_cmap("tab10").colors
 
 
+def finish_figure(fig: Any, ax: Any, path: Path, legend_size: float = 8) -> Path:
+    """The house style every quality plot ends with (grid, legend lower right), saved and closed
+    (an open figure per plot would pile up in long evaluation runs)."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _dollars(x: float, _pos: Any = None) -> str:
     if x == 0:
         return "$0"
@@ -82,12 +93,7 @@ def plot_quality_cost(results: dict[str, Any], path: str | Path, title: str | No
     ax.set_xlabel("cost per 1,000 prompts (US dollars" + (", log scale)" if log_scale else ")"))
     ax.set_ylabel(f"mean quality ({results['quality_score']})")
     ax.set_title(title or f"Quality vs cost: {results['data']} ({results['split']}, {results['n_prompts']} prompts)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return finish_figure(fig, ax, path)
 
 
 def plot_deferral(results: dict[str, Any], path: str | Path, title: str | None = None) -> Path | None:
@@ -115,9 +121,4 @@ def plot_deferral(results: dict[str, Any], path: str | Path, title: str | None =
     ax.set_xlabel("calls to the strong model (%)")
     ax.set_ylabel(f"mean quality ({results['quality_score']})")
     ax.set_title(title or f"Deferral curves: {results['data']} ({results['split']})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return finish_figure(fig, ax, path)

@@ -8,7 +8,7 @@ detected per line; feedback that arrives after the fact is joined on by ``reques
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,17 @@ def _message_text(content: Any) -> str:
     if isinstance(content, list):  # OpenAI content parts
         return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
     return "" if content is None else str(content)
+
+
+def _decoded(value: Any, plain: Callable[[str], Any]) -> Any:
+    """A payload field LiteLLM may store as a JSON string: decoded; a string that is not JSON
+    goes through ``plain``; anything else as is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return plain(value)
 
 
 def _find_key(obj: Any, key: str, depth: int = 4) -> Any:
@@ -61,12 +72,7 @@ def from_standard_logging_payload(data: Mapping[str, Any]) -> TrafficLogLine | N
     payload = data.get("standard_logging_object", data)
     if not isinstance(payload, Mapping):
         return None
-    messages = payload.get("messages")
-    if isinstance(messages, str):
-        try:
-            messages = json.loads(messages)
-        except json.JSONDecodeError:
-            messages = [{"role": "user", "content": messages}]
+    messages = _decoded(payload.get("messages"), lambda text: [{"role": "user", "content": text}])
     if isinstance(messages, Mapping):
         messages = [messages]
     if not isinstance(messages, list) or not messages:
@@ -75,12 +81,7 @@ def from_standard_logging_payload(data: Mapping[str, Any]) -> TrafficLogLine | N
     prompt = _message_text(users[-1].get("content")) if users else ""
     if not prompt.strip():
         return None
-    response = payload.get("response")
-    if isinstance(response, str):
-        try:
-            response = json.loads(response)
-        except json.JSONDecodeError:
-            response = {"choices": [{"message": {"content": response}}]}
+    response = _decoded(payload.get("response"), lambda text: {"choices": [{"message": {"content": text}}]})
     choices = response.get("choices", []) if isinstance(response, Mapping) else []
     samples = [_message_text((c.get("message") or {}).get("content")) for c in choices
                if isinstance(c, Mapping)]

@@ -16,10 +16,7 @@ from adaptive_router.training.retrain.evaluation import ESTIMATORS, OfflineCompa
 def plot_quality_cost(summary: Mapping[str, Any], cmp: OfflineComparison, path: Path) -> Path:
     """Quality against dollars per 1,000 requests, old vs new, from DR estimates on held-out
     traffic: threshold sweeps as lines, the served knobs as points with 95% intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from adaptive_router.training.plots import finish_figure, plt  # Agg backend, set there
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     colours = {"old": "#7f7f7f", "new": "#1f77b4"}
@@ -41,12 +38,7 @@ def plot_quality_cost(summary: Mapping[str, Any], cmp: OfflineComparison, path: 
     ax.set_ylabel("quality (DR estimate)")
     verdict = "PROMOTED" if summary["promoted"] else "kept the base"
     ax.set_title(f"Retraining on {summary['held_out']} held-out logged requests: {verdict}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return finish_figure(fig, ax, path, legend_size=7)
 
 
 def _fmt(est: Any, scale: float = 1.0, digits: int = 4) -> str:
