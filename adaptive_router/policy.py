@@ -33,6 +33,7 @@ KNOB_BOUNDS: dict[str, tuple[float, float]] = {
     "tradeoff": (0.0, 1000.0),
     "budget_usd": (0.0, 1000.0),
     "strong_share": (0.0, 1.0),
+    "accept": (0.0, 1.0),  # a cascade's acceptance level (a verifier score), see cascade.py
 }
 
 
