@@ -106,6 +106,13 @@ class TrafficLogLine(BaseModel):
     ``prompt_tokens`` is paid once, ``output_tokens`` lists every sample's. ``explored`` and
     ``propensity`` come from an exploring policy (off-policy evaluation needs them).
     ``feedback`` is for what a user or a grader says later (e.g. ``{"score": 1.0}``).
+
+    ``cascade`` (issue 14; absent from older lines and from requests without a cascade): every
+    step taken, as :func:`adaptive_router.served_cascade.cascade_report` writes it: candidate,
+    model group, samples, tokens, cost, verifier score, accepted, propensity. With a cascade the
+    line's own fields describe step 1 (the router's action, whose propensity ``propensity`` is),
+    ``cost_usd`` is the sum over the steps, and ``cascade["served_step"]`` (1-based) says whose
+    answer the client received.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -127,6 +134,33 @@ class TrafficLogLine(BaseModel):
     propensity: float = Field(default=1.0, ge=0, le=1)
     feedback: dict[str, Any] | None = None
     error: str | None = None
+    cascade: dict[str, Any] | None = None
+
+    def cascade_step_lines(self) -> list[TrafficLogLine]:
+        """The cascade's later steps (2, 3...) as lines of their own: their candidate, samples
+        and tokens (retraining reads every model asked, not only step 1's)."""
+        out = []
+        for step in (self.cascade or {}).get("steps", [])[1:]:
+            samples = step.get("samples")
+            if not isinstance(samples, list) or not samples:
+                continue
+            scores = step.get("selector_scores") or []
+            outs = step.get("output_tokens") or []
+            out.append(self.model_copy(update={
+                "decision": {**self.decision, "model": step.get("model"), "n": step.get("n"),
+                             "candidate": step.get("candidate")},
+                "samples": [str(x) for x in samples],
+                "reward_scores": [float(x) for x in scores] if len(scores) == len(samples) else [],
+                "output_tokens": [int(x) for x in outs],
+                "prompt_tokens": int(step.get("prompt_tokens") or 0),
+                "chosen_index": int(step.get("chosen_index") or 0),
+                "cost_usd": float(step.get("cost_usd") or 0.0),
+                "model_group": step.get("model_group"),
+                "propensity": float(step.get("propensity", 1.0)),
+                "explored": False,
+                "cascade": None,
+            }))
+        return out
 
     @property
     def model(self) -> str | None:
@@ -285,7 +319,9 @@ def traffic_to_records(
         group = groups[key]
         per_model: dict[str, list[TrafficLogLine]] = {}
         for line in group:
-            per_model.setdefault(str(line.model), []).append(line)
+            for ln in (line, *line.cascade_step_lines()):
+                if ln.model:
+                    per_model.setdefault(str(ln.model), []).append(ln)
         models = {}
         for model, mlines in per_model.items():
             responses: list[str] = []

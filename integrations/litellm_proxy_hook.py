@@ -23,6 +23,23 @@ alias (``adaptive-0.3``) or a named alias from the settings:
 3. ``async_post_call_response_headers_hook`` adds ``x-adaptive-router-model``,
    ``x-adaptive-router-n`` and ``x-adaptive-router-cost-usd``.
 
+Cascades (``cascade:`` in the settings, issue 14) on non-streamed chat completions: the
+pre-call hook plans the steps (:class:`~adaptive_router.cascade.CascadePolicy` on the router's
+predictions and expected costs; the knob's ``accept`` sets the acceptance level, ``budget_usd``
+caps the steps' summed expected cost) and sends step 1 as above. The success hook accounts step 1,
+asks the verifier, and while a step is not accepted draws the next one through the proxy's own
+router (``llm_router.acompletion`` on the step's model group: its load balancing, retries and
+prices), accounted the same way. The client gets the served step's kept choice; ``usage`` counts
+every step's tokens; the body key gains ``cascade`` (every step's model, n, cost, verifier score,
+verdict, LiteLLM's own cost of the call) and ``cost_usd`` is the sum over steps; headers add
+``x-adaptive-router-steps`` (``weak#3>strong#1``) and ``x-adaptive-router-accepted-step`` (the
+served step, 1-based), and ``x-adaptive-router-cost-usd`` is the sum. ``x-litellm-response-cost``
+and LiteLLM's per-key spend still count step 1's call only (escalations are the plugin's own
+router calls). A verifier or escalation failure never fails the request: the last step drawn
+is served and the error is in the body's ``notes``. Streams, the Responses API and
+``/v1/messages`` are routed before the call only: one step, no verifier (a stream's first step
+would have to be buffered, which removes what streaming is for).
+
 Streaming (``stream: true``) and the Responses API (``/v1/responses``) draw ONE sample: best of
 n needs every sample complete before it can choose, and the Responses API has no ``n``. Their
 decisions are taken among the fleet's n = 1 candidates only. A stream's headers leave before
@@ -42,6 +59,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from adaptive_router.integrations.litellm_runtime import (
@@ -49,14 +67,22 @@ from adaptive_router.integrations.litellm_runtime import (
     RoutedResult,
     usage_tokens,
 )
-from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
+from adaptive_router.integrations.plugin_settings import EXTRA_KNOBS, PluginSettings, validate_knob
 from litellm.integrations.custom_logger import CustomLogger
 
-from adaptive_router.domain import Decision
+from adaptive_router.cascade import DrawnStep
+from adaptive_router.domain import Candidate, Decision
 from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequestError
 from adaptive_router.pricing import counter_for
 from adaptive_router.prompts import content_text, prompt_from_messages
+from adaptive_router.served_cascade import (
+    ServedPlan,
+    arun_served_cascade,
+    cascade_report,
+    step_decision,
+)
 from adaptive_router.traffic import TrafficLogLine
+from adaptive_router.verifiers.base import Verifier
 
 log = logging.getLogger("adaptive_router.litellm")
 
@@ -66,6 +92,10 @@ RESPONSES_CALLS = {"responses", "aresponses"}
 ANTHROPIC_CALLS = {"anthropic_messages"}
 #: Calls that return one output (no ``n``): the router picks a model with n = 1.
 SINGLE_OUTPUT_CALLS = RESPONSES_CALLS | ANTHROPIC_CALLS
+#: The client's sampling parameters that a cascade's escalation calls repeat.
+ESCALATION_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
+                     "presence_penalty", "frequency_penalty", "logit_bias", "response_format",
+                     "tools", "tool_choice", "parallel_tool_calls", "user", "timeout")
 
 
 class PluginMisconfigured(AdaptiveRouterError):
@@ -201,14 +231,84 @@ def anthropic_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     return msgs
 
 
+# -- cascades: what is specific to the proxy ---------------------------------------------------------
+def _judge_class() -> type:
+    from adaptive_router.verifiers.judge import JudgeVerifier
+
+    class RouterJudge(JudgeVerifier):
+        """``judge:<group>`` asked through the proxy's own router (its deployments, keys and
+        prices), not through ``litellm.acompletion`` (which knows no proxy model group)."""
+
+        def __init__(self, model: str, router: Any) -> None:
+            super().__init__(model)
+            self._router = router
+
+        async def ascore(self, evidence: Any) -> float:
+            reply = await self._router.acompletion(messages=self._messages(evidence), n=self.votes,
+                                                   **self._kwargs())
+            return float(min(1.0, max(0.0, self._share(reply))))
+
+    return RouterJudge
+
+
+class ProxyRuntime(AdaptiveRuntime):
+    """The runtime with the proxy's router at hand, for a ``judge:<model group>`` verifier."""
+
+    def __init__(self, settings: PluginSettings, model_list: Any, llm_router: Any) -> None:
+        super().__init__(settings, model_list)
+        self._groups = {d.get("model_name") for d in (model_list or []) if isinstance(d, Mapping)}
+        self._llm_router = llm_router
+
+    def judge_verifier(self, model: str) -> Verifier:
+        if model in self._groups:
+            return _judge_class()(model, self._llm_router())
+        return super().judge_verifier(model)
+
+
+def litellm_cost(response: Any) -> float | None:
+    """LiteLLM's own price of one call (what its spend tracking and ``x-litellm-response-cost``
+    report), to set beside the plugin's accounting; None when LiteLLM cannot price it."""
+    hidden = getattr(response, "_hidden_params", None)
+    cost = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
+    if cost is None:
+        try:
+            import litellm
+
+            cost = litellm.completion_cost(completion_response=response)
+        except Exception:
+            return None
+    try:
+        return float(cost)
+    except (TypeError, ValueError):
+        return None
+
+
+def serve_choice(response: Any, served: Any, every: list[Any]) -> None:
+    """Put the served step's kept choice into the response the proxy returns (step 1's object,
+    which LiteLLM's headers and logging already hold) and make its usage count every step's
+    tokens: they were all paid for."""
+    choice = served.choices[0]
+    choice.index = 0
+    response.choices = [choice]
+    totals = [usage_tokens(r) for r in every]
+    if all(p is not None and c is not None for p, c in totals):
+        from litellm.types.utils import Usage
+
+        prompt = int(sum(p for p, _ in totals))
+        completion = int(sum(c for _, c in totals))
+        response.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
+                               total_tokens=prompt + completion)
+
+
 class AdaptiveRouterProxyHook(CustomLogger):
     """The proxy callback. Built lazily on the first routed request (settings, router, fleet)."""
 
     def __init__(self, settings: PluginSettings | None = None,
-                 model_list: list[dict[str, Any]] | None = None) -> None:
+                 model_list: list[dict[str, Any]] | None = None, llm_router: Any = None) -> None:
         super().__init__()
         self._settings = settings
         self._model_list = model_list  # default: the running proxy's router.model_list
+        self._llm_router = llm_router  # default: the running proxy's router (cascade escalation)
         self._runtime: AdaptiveRuntime | None = None
         self._sync_lock = threading.Lock()
 
@@ -246,7 +346,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             if self._runtime is None:
                 settings = self.settings()
                 model_list = self._model_list if self._model_list is not None else self._proxy_model_list()
-                self._runtime = AdaptiveRuntime(settings, model_list)
+                self._runtime = ProxyRuntime(settings, model_list, self.llm_router)
                 log.info("adaptive_router: routing %s over %s with router %s", settings.model_name,
                          self._runtime.fleet.candidate_keys, self._runtime.router.name)
         return self._runtime
@@ -312,7 +412,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
                 raw = md.pop("adaptive_router") if call in SINGLE_OUTPUT_CALLS else md["adaptive_router"]
                 req = validate_knob(raw, where="metadata.adaptive_router")
                 if any(k in req for k in ("threshold", "tradeoff", "budget_usd")):
-                    knob = {k: v for k, v in knob.items() if k == "epsilon"}
+                    knob = {k: v for k, v in knob.items() if k in EXTRA_KNOBS}
                 knob.update(req)
                 break
         return knob
@@ -347,7 +447,16 @@ class AdaptiveRouterProxyHook(CustomLogger):
         knob = self._knob(data, alias_knob, call)
         stream = bool(data.get("stream"))
         runtime = await self.runtime()
-        decision = await runtime.adecide(messages, knob, single_sample=stream or call in SINGLE_OUTPUT_CALLS)
+        cascade = runtime.cascade_policy(knob)  # validates `accept` even where it cannot apply
+        plan: ServedPlan | None = None
+        if cascade is not None and call in CHAT_CALLS and not stream:
+            # the router's predictions propose the steps; exploration, if any, acts on step 1
+            base = await runtime.adecide(messages, {**knob, "epsilon": 0.0})
+            plan = runtime.plan_cascade(base, knob, cascade)
+            decision = plan.decision
+        else:
+            decision = await runtime.adecide(messages, knob,
+                                             single_sample=stream or call in SINGLE_OUTPUT_CALLS)
         group = runtime.group_of(decision.model)
         data["model"] = group
         fallbacks = []
@@ -384,6 +493,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             "prompt_chars": len(prompt),
             "injected_usage": call in CHAT_CALLS and injected_usage,
             "fallbacks": fallbacks,
+            "cascade": plan.as_state() if plan is not None else None,
         }
         return data
 
@@ -430,8 +540,80 @@ class AdaptiveRouterProxyHook(CustomLogger):
         result = await runtime.aaccount(decision, state["group"], messages, response,
                                         request_id=state["request_id"],
                                         single_output=state["call"] in SINGLE_OUTPUT_CALLS)
-        await runtime.awrite_log(self._log_line(runtime, data, state, messages, result))
+        if state.get("cascade"):
+            result, logged = await self._cascade(runtime, data, state, messages, decision, response, result)
+        else:
+            logged = result
+        await runtime.awrite_log(self._log_line(runtime, data, state, messages, logged))
         return result
+
+    # -- cascades ---------------------------------------------------------------------------------
+    def llm_router(self) -> Any:
+        """The LiteLLM router that escalation calls go through: the running proxy's (its model
+        groups' load balancing, retries, cooldowns and prices), or the one given to __init__."""
+        if self._llm_router is not None:
+            return self._llm_router
+        from litellm.proxy import proxy_server
+
+        router = getattr(proxy_server, "llm_router", None)
+        if router is None:
+            raise ConfigError("no LiteLLM router to escalate through (is the proxy running?)")
+        return router
+
+    async def _cascade(self, runtime: AdaptiveRuntime, data: dict, state: dict,
+                       messages: list[dict[str, Any]], decision: Decision, response: Any,
+                       first: RoutedResult) -> tuple[RoutedResult, RoutedResult]:
+        """Run the cascade from the call the proxy made (step 1); returns (what the client gets,
+        what the traffic log records: step 1's line with every step under ``cascade``).
+
+        Never raises: a verifier or escalation failure serves the last step drawn, with a note.
+        """
+        from adaptive_router.cascade import CascadePolicy
+
+        cs = state["cascade"]
+        steps = [Candidate.from_key(k) for k in cs["steps"]]
+        steps[0] = decision.candidate  # a LiteLLM fallback may have served step 1
+        policy = CascadePolicy(accept=cs["accept"], max_steps=len(steps), budget_usd=cs["budget_usd"])
+        plan = ServedPlan(steps=steps, propensities=list(cs["propensities"]), decision=decision,
+                          policy=policy)
+        results: dict[int, tuple[Any, RoutedResult]] = {0: (response, first)}
+        request = {k: data[k] for k in ESCALATION_PARAMS if data.get(k) is not None}
+
+        async def draw(cand: Candidate, index: int) -> DrawnStep:
+            group = runtime.group_of(cand.model)
+            kwargs = dict(request)
+            if cand.n > 1:
+                kwargs["n"] = cand.n
+            reply = await self.llm_router().acompletion(
+                model=group, messages=messages,
+                metadata={"adaptive_router_cascade_step": index + 1,
+                          "adaptive_router_request_id": state["request_id"]}, **kwargs)
+            result = await runtime.aaccount(step_decision(plan, index), group, messages, reply,
+                                            request_id=state["request_id"])
+            results[index] = (reply, result)
+            return result.drawn_step(payload=reply)
+
+        prompt = prompt_from_messages(messages)
+        served = await arun_served_cascade(prompt, plan, first.drawn_step(payload=response), draw,
+                                           runtime.averifier, plan.policy.accept)
+        report = cascade_report(served, plan.propensities)
+        known = []
+        for i, step in enumerate(report["steps"]):
+            step["litellm_cost_usd"] = litellm_cost(results[i][0]) if i in results else None
+            known.append(step["litellm_cost_usd"])
+        report["litellm_cost_usd"] = (float(sum(known)) if known and all(c is not None for c in known)
+                                      else None)
+        outcome = served.outcome
+        index = outcome.accepted_step
+        reply, chosen = results[index]
+        if index > 0:  # the client gets the served step's kept choice, and every step's tokens
+            serve_choice(response, reply, [results[i][0] for i in range(len(outcome.steps))])
+        total_in = float(sum(s.drawn.cost.input_cost_usd for s in outcome.steps))
+        total_out = float(sum(s.drawn.cost.output_cost_usd for s in outcome.steps))
+        notes = [n for i in range(len(outcome.steps)) for n in results[i][1].notes] + served.notes
+        totals = {"cost_usd": outcome.total_cost_usd, "input_cost_usd": total_in,
+                  "output_cost_usd": total_out, "cascade": report, "notes": notes}
+        return replace(chosen, **totals), replace(first, **totals)
 
     def _log_line(self, runtime: AdaptiveRuntime, data: Mapping[str, Any], state: Mapping[str, Any],
                   messages: list[dict[str, Any]], result: RoutedResult | None,

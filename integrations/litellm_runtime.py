@@ -24,13 +24,16 @@ import numpy as np
 from adaptive_router.integrations.plugin_settings import PluginSettings
 
 from adaptive_router.best_of_n import Selection, select_best
+from adaptive_router.cascade import CascadePolicy, DrawnStep
 from adaptive_router.cost import CostModel
-from adaptive_router.domain import Decision, Fleet, Price
+from adaptive_router.domain import CostBreakdown, Decision, Fleet, Price
 from adaptive_router.engine import RoutingEngine
 from adaptive_router.errors import ConfigError, InvalidRequestError
 from adaptive_router.policy import EpsilonExploration, Policy, policy_from_knob
 from adaptive_router.reward import RewardModel
+from adaptive_router.served_cascade import ServedPlan, plan_served_cascade
 from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
+from adaptive_router.verifiers.base import Verifier
 
 log = logging.getLogger("adaptive_router.litellm")
 
@@ -97,6 +100,22 @@ class RoutedResult:
     fallback: str | None = None
     request_id: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the cascade's report (:func:`adaptive_router.served_cascade.cascade_report`) when one ran:
+    #: the fields above then describe the served step, and the costs are sums over every step
+    cascade: dict[str, Any] | None = None
+
+    def cost_breakdown(self) -> CostBreakdown:
+        """This result's cost as the core's :class:`CostBreakdown` (one cascade step's cost)."""
+        return CostBreakdown(model=self.decision.model, n=self.decision.n,
+                             prompt_tokens=self.prompt_tokens, output_tokens=list(self.output_tokens),
+                             input_cost_usd=self.input_cost_usd, output_cost_usd=self.output_cost_usd)
+
+    def drawn_step(self, payload: Any = None) -> DrawnStep:
+        """This result as a cascade step (what :func:`adaptive_router.cascade.arun_cascade` reads)."""
+        return DrawnStep(samples=list(self.samples), cost=self.cost_breakdown(),
+                         chosen_index=self.chosen_index, selector=self.selector,
+                         selector_scores=list(self.scores), payload=payload, group=self.model_group,
+                         notes=list(self.notes))
 
     def body(self) -> dict[str, Any]:
         d = self.decision
@@ -128,14 +147,20 @@ class RoutedResult:
             out["selection_fallback"] = self.fallback
         if self.notes:
             out["notes"] = self.notes
+        if self.cascade is not None:
+            out["cascade"] = self.cascade
         return out
 
     def headers(self) -> dict[str, str]:
-        return {
+        out = {
             "x-adaptive-router-model": self.decision.model,
             "x-adaptive-router-n": str(self.decision.n),
             "x-adaptive-router-cost-usd": f"{self.cost_usd:.10f}",
         }
+        if self.cascade is not None:
+            out["x-adaptive-router-steps"] = ">".join(s["candidate"] for s in self.cascade["steps"])
+            out["x-adaptive-router-accepted-step"] = str(self.cascade["served_step"])
+        return out
 
 
 class AdaptiveRuntime:
@@ -184,6 +209,8 @@ class AdaptiveRuntime:
         except Exception as exc:  # an unwritable log must not stop routing: report it (issue 9)
             self.writer_error = f"{log_path}: {exc}"
             log.error("adaptive_router: could not write the traffic log %s", self.writer_error)
+        self._verifier: Verifier | None = None
+        self._verifier_lock = threading.Lock()
         if self.selector == "reward" and not self.reward_model_spec:
             log.warning("adaptive_router: selector is 'reward' but no reward_model is set; "
                         "best-of-n keeps the first sample. Set reward_model or selector: majority")
@@ -195,6 +222,7 @@ class AdaptiveRuntime:
     def policy_for(self, knob: Mapping[str, float]) -> Policy:
         """The request's knob, else the configured default; wrapped in exploration if asked."""
         knob = dict(knob)
+        knob.pop("accept", None)  # the cascade's acceptance level, not a routing policy's
         eps = knob.pop("epsilon", None)
         base = policy_from_knob(knob if any(k in knob for k in ("threshold", "tradeoff", "budget_usd"))
                                 else self.settings.policy)
@@ -275,6 +303,68 @@ class AdaptiveRuntime:
                single_sample: bool = False) -> Decision:
         engine = self.engine_n1 if single_sample and self.engine_n1 is not None else self.engine
         return engine.decide(list(messages), self.policy_for(knob))
+
+    # -- cascades -------------------------------------------------------------------------------
+    def cascade_policy(self, knob: Mapping[str, float]) -> CascadePolicy | None:
+        """The request's cascade (None when the settings have no ``cascade:``).
+
+        ``accept`` comes from the knob, else the settings; the knob's ``budget_usd`` caps the
+        summed expected cost of the steps.
+        """
+        cs = self.settings.cascade
+        if cs is None:
+            if knob.get("accept") is not None:
+                raise InvalidRequestError(
+                    "accept is a cascade's acceptance level, but this plugin runs no cascades; "
+                    "add cascade: {verifier: agreement} to the adaptive_router settings, or "
+                    "leave accept out")
+            return None
+        return CascadePolicy(accept=float(knob.get("accept", cs.accept)), max_steps=cs.max_steps,
+                             budget_usd=knob.get("budget_usd"), skip_below=cs.skip_below,
+                             steps=cs.steps)
+
+    def plan_cascade(self, decision: Decision, knob: Mapping[str, float],
+                     policy: CascadePolicy) -> ServedPlan:
+        """The request's steps from a non-exploring decision, exploring on step 1 when the
+        knob or the settings give an epsilon (see :mod:`adaptive_router.served_cascade`)."""
+        eps = knob.get("epsilon")
+        eps = self.settings.explore_epsilon if eps is None else float(eps)
+        return plan_served_cascade(policy, decision, epsilon=eps or 0.0,
+                                   seed=self._next_seed() if eps else None)
+
+    def verifier(self) -> Verifier:
+        """The cascade's verifier, loaded once on first use (a reward model can take seconds)."""
+        if self._verifier is None:
+            with self._verifier_lock:
+                if self._verifier is None:
+                    self._verifier = self._load_verifier()
+        return self._verifier
+
+    async def averifier(self) -> Verifier:
+        if self._verifier is not None:
+            return self._verifier
+        return await asyncio.to_thread(self.verifier)
+
+    def _load_verifier(self) -> Verifier:
+        from adaptive_router.verifiers import load_verifier
+
+        cs = self.settings.cascade
+        if cs is None:
+            raise ConfigError("no cascade: in the adaptive_router settings")
+        spec = cs.verifier.strip()
+        if spec.startswith("judge:"):
+            return self.judge_verifier(spec.split(":", 1)[1])
+        if spec != "agreement":
+            path = self.settings.path(spec)
+            spec = str(path) if path is not None and path.exists() else spec
+        return load_verifier(spec)
+
+    def judge_verifier(self, model: str) -> Verifier:
+        """``judge:<model>``: the core's LLM judge (SDK and LangChain: any model LiteLLM
+        reaches). The proxy hook overrides this to ask the proxy's own model groups."""
+        from adaptive_router.verifiers.judge import JudgeVerifier
+
+        return JudgeVerifier(model)
 
     # -- best of n ------------------------------------------------------------------------------
     def reward_model(self) -> RewardModel | None:
@@ -360,6 +450,8 @@ class AdaptiveRuntime:
             extra.update(selector=result.selector, selection_fallback=result.fallback,
                          input_cost_usd=result.input_cost_usd, output_cost_usd=result.output_cost_usd,
                          notes=result.notes)
+            if result.cascade is not None:
+                extra["cascade"] = result.cascade
         return TrafficLogLine(
             request_id=request_id,
             prompt=prompt_from_messages(messages),

@@ -42,7 +42,39 @@ ENV_OVERRIDES: dict[str, str] = {
     "explore_epsilon": "ADAPTIVE_ROUTER_EPSILON",
 }
 KNOB_NAMES = ("threshold", "tradeoff", "budget_usd")
+#: Per-request keys that go beside the one policy knob (any of them, or none).
+EXTRA_KNOBS = ("epsilon", "accept")
 _NUMBER = re.compile(r"^[0-9]*\.?[0-9]+(e-?[0-9]+)?$", re.IGNORECASE)
+
+
+class CascadeSettings(BaseModel):
+    """``cascade:`` under the plugin settings: escalate when a verifier doubts step 1's answer.
+
+    ``verifier``: ``agreement``, ``judge:<model>`` (a model group of the proxy, or any model
+    LiteLLM reaches) or a folder (``adaptive-router train-verifier``'s output, or a reward
+    model). ``accept``: the default acceptance level (a request's ``accept`` knob wins).
+    ``max_steps``, ``skip_below`` and ``steps`` are :class:`adaptive_router.cascade.CascadePolicy`'s.
+    The knob ``budget_usd`` of a request caps the summed expected cost of its steps.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    verifier: str = "agreement"
+    accept: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_steps: int = Field(default=2, ge=1, le=8)
+    skip_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    steps: list[str] | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _candidate_keys(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [k for k in v if not isinstance(k, str) or "#" not in k]
+        if bad or not v:
+            raise ValueError(f"steps must be a non-empty list of candidate keys such as "
+                             f"['weak#3', 'strong#1']; got {v!r}")
+        return v
 
 
 class PluginSettings(BaseModel):
@@ -82,6 +114,8 @@ class PluginSettings(BaseModel):
     micro_batch_size: int = Field(default=32, ge=1, le=1024)
     # int8 encoder (adaptive_router/fast_encoder.py): faster, decisions agree on ~98% of prompts
     quantize_encoder: bool = False
+    # answer-aware cascades on non-streamed chat completions (issue 14); None = off
+    cascade: CascadeSettings | None = None
     config_dir: str | None = Field(default=None, description="folder of config.yaml, for relative paths")
 
     @field_validator("policy")
@@ -178,7 +212,8 @@ class PluginSettings(BaseModel):
 
 
 def validate_knob(knob: Any, where: str = "knob") -> dict[str, float]:
-    """A knob mapping with at most one of threshold / tradeoff / budget_usd (+ optional epsilon).
+    """A knob mapping with at most one of threshold / tradeoff / budget_usd (+ optional epsilon
+    and a cascade's ``accept``).
 
     Raises :class:`InvalidRequestError` (an HTTP 400 in the proxy) saying the allowed form.
     """
@@ -198,11 +233,11 @@ def validate_knob(knob: Any, where: str = "knob") -> dict[str, float]:
             f"{where} must be an object such as {{\"threshold\": 0.3}}, {{\"tradeoff\": 0.5}} "
             f"or {{\"budget_usd\": 0.001}}, got {type(knob).__name__}"
         )
-    unknown = [k for k in knob if k not in KNOB_NAMES and k != "epsilon"]
+    unknown = [k for k in knob if k not in KNOB_NAMES and k not in EXTRA_KNOBS]
     if unknown:
         raise InvalidRequestError(
             f"{where} has unknown key(s) {unknown}; use one of threshold, tradeoff, budget_usd "
-            "(and optionally epsilon)"
+            "(and optionally epsilon, and accept for a cascade)"
         )
     given = [k for k in KNOB_NAMES if knob.get(k) is not None]
     if len(given) > 1:
@@ -215,6 +250,12 @@ def validate_knob(knob: Any, where: str = "knob") -> dict[str, float]:
         if not isinstance(eps, int | float) or isinstance(eps, bool) or not (0 <= eps <= 1) or math.isnan(eps):
             raise InvalidRequestError(f"{where}.epsilon must be a number within [0, 1], got {eps!r}")
         out["epsilon"] = float(eps)
+    if knob.get("accept") is not None:
+        acc = knob["accept"]
+        if not isinstance(acc, int | float) or isinstance(acc, bool) or not (0 <= acc <= 1) or math.isnan(acc):
+            raise InvalidRequestError(f"{where}.accept (a cascade's acceptance level, a verifier "
+                                      f"score) must be a number within [0, 1], got {acc!r}")
+        out["accept"] = float(acc)
     return out
 
 
@@ -249,4 +290,4 @@ def proxy_config_dir() -> Path | None:
     return Path(env_path).resolve().parent if env_path else None
 
 
-__all__ = ["ENV_OVERRIDES", "KNOB_BOUNDS", "PluginSettings", "validate_knob"]
+__all__ = ["ENV_OVERRIDES", "EXTRA_KNOBS", "KNOB_BOUNDS", "CascadeSettings", "PluginSettings", "validate_knob"]
