@@ -217,7 +217,7 @@ async def arun_cascade(
         prior = priors.get(cand.key) if priors else None
         earlier = tuple(s.drawn.samples[s.drawn.chosen_index] for s in steps)
         ev = Evidence(prompt=prompt, samples=tuple(drawn.samples) or ("",), chosen=drawn.chosen_index
-                      if drawn.samples else 0, earlier=earlier, prior=prior)
+                      if drawn.samples else 0, earlier=earlier, prior=prior, model=cand.model)
         score = await verifier.ascore(ev)
         last = i == len(plan) - 1
         accepted = score >= accept

@@ -165,8 +165,16 @@ def eval_routers(
                                                      "training prompt.")] = True,
     columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
                                                      "MODEL.response=COL,quality=NAME,reference=MODEL.")] = None,
+    cascade: Annotated[list[str] | None, typer.Option(help="A cascade to replay on the recorded answers "
+                                                          "(repeatable): auto (cheapest model, then the "
+                                                          "reference), a chain such as 'weak#3>strong#1', "
+                                                          "or router=NAME (the steps a router proposes).")] = None,
+    verifier: Annotated[str, typer.Option(help="Verifier(s) of the cascades, comma-separated: agreement, "
+                                              "a folder from train-verifier (or a reward model), "
+                                              "judge:<model>.")] = "agreement",
 ) -> None:
-    """Evaluate routers on recorded data: print a table, write results.json and quality_cost.png."""
+    """Evaluate routers (and cascades) on recorded data: print a table, write results.json and
+    quality_cost.png."""
     from adaptive_router.training.evaluate import format_table, run_evaluation
     from adaptive_router.training.loaders.generic import parse_column_mapping
 
@@ -176,7 +184,9 @@ def eval_routers(
     results = run_evaluation(data, names, out=str(out), data_dir=str(data_dir) if data_dir else None,
                              split=split, seed=seed, n=_int_list(n), selector_score=selector_score,
                              checkpoints=str(checkpoints) if checkpoints else None, knob=knob,
-                             decontaminate=decontaminate, load_kwargs=parse_column_mapping(columns))
+                             decontaminate=decontaminate, load_kwargs=parse_column_mapping(columns),
+                             cascades=list(cascade or []),
+                             verifiers=[v.strip() for v in verifier.split(",") if v.strip()])
     dropped = results.get("dropped_contaminated_test_prompts")
     typer.echo(f"{results['data']}: {results['n_prompts']} prompts ({results['split']} split"
                + (f", {dropped} near-duplicates of training prompts dropped" if dropped is not None else "")
@@ -185,6 +195,36 @@ def eval_routers(
     for note in results["notes"]:
         typer.echo(f"note: {note}")
     typer.echo(f"wrote {out / 'results.json'} and {out / 'quality_cost.png'}")
+
+
+@app.command("train-verifier")
+def train_verifier_cmd(
+    data: Annotated[str, typer.Option(help="A data set with responses (routellm-gsm8k, champ) or a "
+                                           ".jsonl/.csv path with MODEL.response columns.")],
+    out: Annotated[Path, typer.Option(help="Folder for the verifier (config.json + model.safetensors) "
+                                           "and training_report.{json,md}.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data root (default: $ADAPTIVE_ROUTER_DATA).")] = None,
+    n: Annotated[str, typer.Option(help="Sample counts whose steps become training pairs (capped at "
+                                        "what the records hold).")] = "1,3,5",
+    seed: Annotated[int, typer.Option(help="Split seed (the same splits as train and eval).")] = 0,
+    columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
+                                                     "MODEL.response=COL,quality=NAME.")] = None,
+) -> None:
+    """Train the cascade verifier P(correct | prompt, answer, agreement, prior) on the train split,
+    calibrate it on validation, report AUC on test."""
+    from adaptive_router.training.loaders import load_dataset
+    from adaptive_router.training.loaders.generic import parse_column_mapping
+    from adaptive_router.training.verifier_training import train_verifier
+
+    ds = load_dataset(data, data_dir=data_dir, **parse_column_mapping(columns))
+    train, val, test = ds.splits(seed=seed)
+    model = train_verifier(train, val, ds.fleet, ds.quality_score, test=test, n=_int_list(n), seed=seed,
+                           out_dir=out, data=ds.name,
+                           command="adaptive-router " + " ".join(sys.argv[1:]))
+    rep = model.report
+    _emit({"out": str(out), "heads": list(model.heads), "l2": rep["l2"],
+           **{f"{k}_auc": rep[k]["auc"] for k in ("train", "val", "test") if k in rep},
+           "report": str(out / "training_report.md")})
 
 
 @data_app.command("export")

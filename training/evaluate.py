@@ -244,6 +244,10 @@ def _summarise(name: str, points: list[dict[str, float]], default: dict[str, flo
         "curve": points,
         "hull": {"cost_usd": hull_c.tolist(), "quality": hull_q.tolist()},
     }
+    if "weak" in summary:
+        result["apgr_cost"] = metrics.apgr_by_cost(
+            costs, quals, summary["single"][summary["weak"]]["quality"],
+            summary["single"][summary["strong"]]["quality"], summary["single"][summary["strong"]]["cost_usd"])
     if deferral is not None and "weak" in summary:
         qw = summary["single"][summary["weak"]]["quality"]
         qs = summary["single"][summary["strong"]]["quality"]
@@ -440,8 +444,15 @@ def run_evaluation(
     progress: bool = True,
     dataset: Any = None,
     load_kwargs: dict[str, Any] | None = None,
+    cascades: Sequence[str] = (),
+    verifiers: Sequence[str] = ("agreement",),
 ) -> dict[str, Any]:
     """Load a data set, resolve the routers, evaluate each on one split, write the results.
+
+    ``cascades`` (each ``auto``, a chain ``a#3>b#1``, or ``router=NAME`` for the steps a router
+    proposes per prompt) are replayed on the recorded responses with each of ``verifiers``
+    (``agreement``, a verifier or reward-model folder, ``judge:<model>``) and reported beside the
+    routers (:func:`adaptive_router.training.cascade_eval.evaluate_cascade`).
 
     ``split``: ``test`` (the decontaminated test split), ``val``, ``train``, ``all``, or ``auto``
     = ``all`` when every router is an untrained baseline (nothing was fitted, so every record is
@@ -484,6 +495,12 @@ def run_evaluation(
                                                     selector_score, name=label, knob=knob,
                                                     progress=progress,
                                                     repeats=RANDOM_REPEATS if name == "random" else 1)
+    if cascades:
+        from adaptive_router.training.cascade_eval import cascade_entries
+
+        results["routers"].update(cascade_entries(
+            cascades, verifiers, evaluated, fleet, ds.quality_score, selector_score, train, val,
+            checkpoints, seed, progress))
     if out is not None:
         from adaptive_router.training.plots import plot_deferral, plot_quality_cost
 
@@ -496,17 +513,20 @@ def run_evaluation(
     return results
 
 
-TABLE_COLUMNS = ("quality", "cost_per_1k_usd", "apgr", "cpt_50", "cpt_80", "aiq", "saving_at_99",
-                 "saving_at_100")
+TABLE_COLUMNS = ("quality", "cost_per_1k_usd", "apgr", "apgr_cost", "cpt_50", "cpt_80", "aiq",
+                 "saving_at_99", "saving_at_100")
 
 
 def format_table(results: dict[str, Any], markdown: bool = False) -> str:
     """The single models and routers as a text (or markdown) table.
 
     CPT values are shown as percentages of calls to the strong model; savings as percentages of
-    the best single model's cost.
+    the best single model's cost. APGR integrates quality over the share of strong calls,
+    APGR($) over the share of the strong model's cost (every call included; cascades pay every
+    step).
     """
-    header = ["", "quality", "$/1k prompts", "APGR", "CPT(50%)", "CPT(80%)", "AIQ", "save@99%", "save@100%"]
+    header = ["", "quality", "$/1k prompts", "APGR", "APGR($)", "CPT(50%)", "CPT(80%)", "AIQ", "save@99%",
+              "save@100%"]
 
     def fmt(key: str, v: Any) -> str:
         if v is None:

@@ -260,3 +260,45 @@ def oracle_quality_cost_curve(quality: np.ndarray, cost: np.ndarray,
         costs.append(float(cm[rows, choice].mean()))
         quals.append(float(qm[rows, choice].mean()))
     return quality_cost_curve(costs, quals)
+
+
+def roc_auc(labels: Sequence[float], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve: the probability that a random positive scores above a random
+    negative, ties counting half (Hanley and McNeil 1982, via the Mann-Whitney U statistic).
+    How a verifier's ranking of right over wrong answers is measured. None with one class only."""
+    y = np.asarray(labels, dtype=np.float64) >= 0.5
+    s = np.asarray(scores, dtype=np.float64)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def apgr_by_cost(costs: Sequence[float], qualities: Sequence[float], q_weak: float, q_strong: float,
+                 strong_cost: float) -> float | None:
+    """APGR with cost on the x-axis: the share of the strong model's cost, every call included.
+
+    RouteLLM's APGR (:func:`apgr`) integrates quality over the share of strong-model calls, which
+    hides what the weak calls, and a cascade's extra steps, cost. Here ``x = cost / strong_cost``
+    and ``q(x)`` is the non-decreasing convex hull of the operating points (mixing two operating
+    points at random attains the chord, as in :func:`saving_at_quality`), ``q_weak`` left of the
+    cheapest point and flat right of the dearest; ``APGR = (integral_0^1 q(x) dx - q_weak) /
+    (q_strong - q_weak)``.
+    """
+    if strong_cost <= 0 or q_strong == q_weak:
+        return None
+    hc, hq = non_decreasing_convex_hull(np.asarray(costs, float) / strong_cost, qualities)
+    xs = np.linspace(0.0, 1.0, 2001)
+    q = np.where(xs < hc[0], q_weak, np.interp(xs, hc, hq, right=hq[-1]))
+    area = float(np.sum((xs[1:] - xs[:-1]) * (q[1:] + q[:-1]) / 2.0))
+    return pgr(area, q_weak, q_strong)

@@ -14,6 +14,7 @@ evidence then, and says so rather than pretending.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,8 +22,10 @@ import numpy as np
 from adaptive_router.verifiers.base import Evidence, Verifier
 
 
+@functools.lru_cache(maxsize=65536)
 def final_answer(text: str) -> str | None:
-    """The normalised final answer of a text (None when there is none to compare)."""
+    """The normalised final answer of a text (None when there is none to compare); cached, as
+    a cascade's replay and its verifier's features ask for the same sample's answer many times."""
     from adaptive_router.answers import extract_answer, normalise_answer
 
     return normalise_answer(extract_answer(text))

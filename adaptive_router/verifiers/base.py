@@ -29,7 +29,8 @@ class Evidence:
 
     ``samples``: the step's n sample texts; ``chosen``: the index of the kept one;
     ``earlier``: the answers kept by the steps before it (other models, cheapest first);
-    ``prior``: the router's predicted quality of this step's candidate, when a router ran.
+    ``prior``: the router's predicted quality of this step's candidate, when a router ran;
+    ``model``: the step's model (a trained verifier keeps one head per model it was trained on).
     """
 
     prompt: str
@@ -37,6 +38,7 @@ class Evidence:
     chosen: int = 0
     earlier: tuple[str, ...] = field(default_factory=tuple)
     prior: float | None = None
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if not self.samples:

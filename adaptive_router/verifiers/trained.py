@@ -4,13 +4,18 @@ FrugalGPT's scorer, kept small enough to run on every request without a model lo
 L2-regularised logistic regression over :mod:`adaptive_router.verifiers.features`, fitted on
 (step, correct) pairs from Records with responses, then recalibrated on a validation split (Platt
 scaling: one slope and offset on the logit), so that a score of 0.8 means about 80% of such
-answers were correct on data the fit never saw. Saved as ``config.json`` + ``model.safetensors``
-like every checkpoint of the project; ``adaptive-router train-verifier`` builds one.
+answers were correct on data the fit never saw.
+
+Models fail differently (a small model's wrong answers look unlike a large one's), so there is one
+head per model the verifier was trained on, and a pooled head for any other model. Saved as
+``config.json`` + ``model.safetensors`` like every checkpoint of the project;
+``adaptive-router train-verifier`` builds one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +27,17 @@ from adaptive_router.verifiers.base import Evidence, Verifier
 from adaptive_router.verifiers.features import FEATURE_NAMES, feature_matrix
 
 CHECKPOINT_KIND = "verifier"
+#: The head used for a model the verifier has no head of its own for.
+POOLED = "*"
+#: A model needs this many training pairs of both kinds for a head of its own.
+MIN_PAIRS_PER_CLASS = 20
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: np.ndarray | None = None,
-                 iterations: int = 50) -> tuple[np.ndarray, float]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> tuple[np.ndarray, float]:
     """(weights, bias) of an L2-regularised logistic regression, by Newton's method.
 
     The bias is not penalised. ``l2`` is the penalty on the summed squared weights, in units of
@@ -38,13 +46,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: n
     n, d = x.shape
     w = np.zeros(d + 1)
     xb = np.hstack([x, np.ones((n, 1))])
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     penalty = np.full(d + 1, l2)
     penalty[-1] = 0.0
     for _ in range(iterations):
         p = _sigmoid(xb @ w)
-        grad = xb.T @ (sw * (p - y)) + penalty * w
-        hess = (xb * (sw * p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
+        grad = xb.T @ (p - y) + penalty * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-8:
@@ -52,68 +59,106 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: n
     return w[:-1], float(w[-1])
 
 
-class TrainedVerifier(Verifier):
-    """Logistic regression over step features, Platt-calibrated on validation."""
+@dataclass
+class Head:
+    """One logistic regression over standardised features, with its Platt calibration."""
 
-    name = "trained"
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+    calibration: tuple[float, float] = (1.0, 0.0)
 
-    def __init__(self, weights: Sequence[float], bias: float, mean: Sequence[float],
-                 scale: Sequence[float], calibration: tuple[float, float] = (1.0, 0.0),
-                 feature_names: Sequence[str] = FEATURE_NAMES, report: dict[str, Any] | None = None) -> None:
-        if list(feature_names) != list(FEATURE_NAMES):
-            raise CheckpointError(
-                f"this verifier was trained on features {list(feature_names)}, but this version of "
-                f"adaptive-router computes {list(FEATURE_NAMES)}; retrain it with "
-                "`adaptive-router train-verifier`")
-        self.weights = np.asarray(weights, dtype=np.float64)
-        self.bias = float(bias)
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        self.calibration = (float(calibration[0]), float(calibration[1]))
-        self.report = dict(report or {})
-
-    # -- scoring ---------------------------------------------------------------------------------
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """Uncalibrated logits of a feature matrix."""
         return ((features - self.mean) / self.scale) @ self.weights + self.bias
 
-    def proba_from_features(self, features: np.ndarray) -> np.ndarray:
+    def proba(self, features: np.ndarray) -> np.ndarray:
         a, b = self.calibration
         return _sigmoid(a * self.logits(features) + b)
 
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
+            l2: float) -> Head:
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        w, b = fit_logistic((x - mean) / scale, y, l2=l2)
+        head = cls(w, b, mean, scale)
+        if x_val is not None and y_val is not None and len(np.unique(y_val)) == 2:
+            a, c = fit_logistic(head.logits(x_val)[:, None], y_val, l2=1e-3)
+            if a[0] > 0:  # a calibration that reverses the ranking means the fit did not transfer
+                head.calibration = (float(a[0]), float(c))
+        return head
+
+
+def _both_classes(y: np.ndarray, minimum: int) -> bool:
+    return int(y.sum()) >= minimum and int((1 - y).sum()) >= minimum
+
+
+class TrainedVerifier(Verifier):
+    """Logistic regression heads (one per model, one pooled) over step features, calibrated."""
+
+    name = "trained"
+
+    def __init__(self, heads: Mapping[str, Head], report: dict[str, Any] | None = None) -> None:
+        if POOLED not in heads:
+            raise CheckpointError("a trained verifier needs a pooled head ('*'); retrain it")
+        self.heads = dict(heads)
+        self.report = dict(report or {})
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def proba_from_features(self, features: np.ndarray, models: Sequence[str | None] | None = None) -> np.ndarray:
+        """Calibrated P(correct) of a feature matrix, each row by its model's head."""
+        models = list(models) if models is not None else [None] * len(features)
+        out = np.empty(len(features))
+        names = np.array([m if m in self.heads else POOLED for m in models], dtype=object)
+        for name in set(names.tolist()):
+            rows = names == name
+            out[rows] = self.heads[name].proba(features[rows])
+        return out
+
     def _score_batch(self, evidence: Sequence[Evidence]) -> np.ndarray:
-        return self.proba_from_features(feature_matrix(evidence))
+        return self.proba_from_features(feature_matrix(evidence), [ev.model for ev in evidence])
 
     # -- fitting ---------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, features: np.ndarray, correct: np.ndarray, val_features: np.ndarray | None = None,
-            val_correct: np.ndarray | None = None, l2: float = 1.0,
-            sample_weight: np.ndarray | None = None) -> TrainedVerifier:
-        """Fit on (features, correct); recalibrate on the validation pair when given."""
+    def fit(cls, features: np.ndarray, correct: np.ndarray, models: Sequence[str | None],
+            val_features: np.ndarray | None = None, val_correct: np.ndarray | None = None,
+            val_models: Sequence[str | None] | None = None, l2: float = 1.0) -> TrainedVerifier:
+        """Fit the pooled head and a head per model with enough right and wrong answers;
+        calibrate each on its validation rows when given."""
         y = np.asarray(correct, dtype=np.float64)
         if len(y) < 10 or len(np.unique(y)) < 2:
             raise DataError(
                 f"a verifier needs correct and incorrect answers to learn from; got {len(y)} steps "
                 f"with {int(y.sum())} correct. Use records with more prompts (or a quality score "
                 "that varies)")
-        mean = features.mean(axis=0)
-        scale = features.std(axis=0)
-        scale[scale < 1e-9] = 1.0
-        w, b = fit_logistic((features - mean) / scale, y, l2=l2, sample_weight=sample_weight)
-        model = cls(w, b, mean, scale)
-        if val_features is not None and val_correct is not None and len(np.unique(val_correct)) == 2:
-            z = model.logits(val_features)[:, None]
-            a, c = fit_logistic(z, np.asarray(val_correct, dtype=np.float64), l2=1e-3)
-            if a[0] > 0:  # a calibration that reverses the ranking means the fit did not transfer
-                model.calibration = (float(a[0]), float(c))
-        return model
+        m_tr = np.array([str(m) for m in models], dtype=object)
+        has_val = val_features is not None and val_correct is not None
+        y_va = np.asarray(val_correct, dtype=np.float64) if has_val else None
+        m_va = np.array([str(m) for m in (val_models or [])], dtype=object) if has_val else None
+        heads = {POOLED: Head.fit(features, y, val_features, y_va, l2)}
+        for model in sorted(set(m_tr.tolist()) - {"None"}):
+            rows = m_tr == model
+            if not _both_classes(y[rows], MIN_PAIRS_PER_CLASS):
+                continue
+            vx = vy = None
+            if has_val and m_va is not None and y_va is not None:
+                vrows = m_va == model
+                vx, vy = val_features[vrows], y_va[vrows]  # type: ignore[index]
+            heads[model] = Head.fit(features[rows], y[rows], vx, vy, l2)
+        return cls(heads)
 
     # -- persistence -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
-        cfg = {"verifier_type": self.name, "feature_names": list(FEATURE_NAMES),
-               "calibration": list(self.calibration), "report": self.report}
-        tensors = {"weights": self.weights, "bias": np.array([self.bias]), "mean": self.mean,
-                   "scale": self.scale}
+        names = list(self.heads)
+        cfg = {"verifier_type": self.name, "feature_names": list(FEATURE_NAMES), "heads": names,
+               "calibration": {n: list(self.heads[n].calibration) for n in names}, "report": self.report}
+        tensors = {}
+        for i, n in enumerate(names):
+            h = self.heads[n]
+            tensors.update({f"head{i}.weights": h.weights, f"head{i}.bias": np.array([h.bias]),
+                            f"head{i}.mean": h.mean, f"head{i}.scale": h.scale})
         return save_checkpoint(directory, CHECKPOINT_KIND, cfg, tensors)
 
     @classmethod
@@ -122,22 +167,30 @@ class TrainedVerifier(Verifier):
         if cfg.get("verifier_type") != cls.name:
             raise CheckpointError(f"{directory} holds a {cfg.get('verifier_type')!r} verifier, "
                                   f"not a {cls.name!r} one")
+        if list(cfg.get("feature_names", [])) != list(FEATURE_NAMES):
+            raise CheckpointError(
+                f"{directory} was trained on other features than this version of adaptive-router "
+                "computes; retrain it with `adaptive-router train-verifier`")
+        names = cfg.get("heads")
+        cal = cfg.get("calibration")
+        if not isinstance(names, list) or not isinstance(cal, dict):
+            raise CheckpointError(f"{directory}/config.json lacks its heads; retrain the verifier")
         t = load_tensors(directory)
-        missing = [k for k in ("weights", "bias", "mean", "scale") if k not in t]
-        if missing:
-            raise CheckpointError(f"{directory}/model.safetensors lacks {missing}; retrain the verifier")
         d = len(FEATURE_NAMES)
-        if not (t["weights"].shape == t["mean"].shape == t["scale"].shape == (d,)):
-            raise CheckpointError(f"{directory}: weights of the wrong shape for {d} features; "
-                                  "retrain the verifier")
-        cal = cfg.get("calibration", [1.0, 0.0])
-        return cls(t["weights"], float(t["bias"][0]), t["mean"], t["scale"],
-                   calibration=(float(cal[0]), float(cal[1])),
-                   feature_names=cfg.get("feature_names", FEATURE_NAMES), report=cfg.get("report"))
+        heads = {}
+        for i, n in enumerate(names):
+            parts = [t.get(f"head{i}.{k}") for k in ("weights", "bias", "mean", "scale")]
+            if any(p is None for p in parts) or any(p.shape != (d,) for p in (parts[0], parts[2], parts[3])):
+                raise CheckpointError(f"{directory}: head {n!r} is missing or of the wrong shape; "
+                                      "retrain the verifier")
+            a, b = cal.get(n, [1.0, 0.0])
+            heads[str(n)] = Head(parts[0], float(parts[1][0]), parts[2], parts[3], (float(a), float(b)))
+        return cls(heads, report=cfg.get("report"))
 
-    def feature_weights(self) -> dict[str, float]:
-        """Each feature's weight on the standardised scale (what the report shows)."""
-        return {n: float(w) for n, w in zip(FEATURE_NAMES, self.weights, strict=True)}
+    def feature_weights(self) -> dict[str, dict[str, float]]:
+        """Each head's weight per feature (standardised scale), for the report."""
+        return {name: {f: float(w) for f, w in zip(FEATURE_NAMES, h.weights, strict=True)}
+                for name, h in self.heads.items()}
 
     def describe(self) -> str:
         return "trained"
