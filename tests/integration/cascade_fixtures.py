@@ -3,9 +3,9 @@
 The weak model's three recorded samples of ``DISAGREE`` give three different answers (agreement
 0: the cascade escalates to the strong model); those of ``AGREE`` all say 12 (agreement 1:
 accepted at step 1). ``NO_STRONG`` has weak samples that disagree but no strong recording, so
-escalating to the strong model fails (the replay provider answers 400). ``JUDGE`` records a
-judge model's replies to the judge prompt about each weak answer: "yes" for the AGREE answers,
-"no" for the DISAGREE ones.
+escalating to the strong model fails (the replay provider answers 400). The ``judge`` model's
+recorded replies to the judge prompt about each answer: "yes" for the AGREE weak answers and
+every strong answer, "no" for the other weak ones.
 """
 
 from __future__ import annotations
@@ -50,10 +50,13 @@ def records() -> list[Record]:
             models["strong"] = ModelSamples(responses=[strong[0]], token_num_prompt=ptok,
                                             token_num_responses=[strong[1]])
         out.append(Record(id=f"c{i}", prompt=prompt, source="tests", models=models))
-    # the judge's recorded verdicts on every weak answer (3 votes each)
-    for i, (prompt, (_, weak, _)) in enumerate(RECORDED.items()):
-        verdict = "yes" if prompt == AGREE else "no"
-        for j, (text, _) in enumerate(weak):
+    # the judge's recorded verdicts on every answer (3 votes each): weak answers are believed
+    # for AGREE only, strong answers always
+    for i, (prompt, (_, weak, strong)) in enumerate(RECORDED.items()):
+        verdicts = [("yes" if prompt == AGREE else "no", text) for text, _ in weak]
+        if strong is not None:
+            verdicts.append(("yes", strong[0]))
+        for j, (verdict, text) in enumerate(verdicts):
             out.append(Record(id=f"j{i}-{j}", prompt=judge_prompt(prompt, text), source="tests", models={
                 "judge": ModelSamples(responses=[verdict] * 3, token_num_prompt=JUDGE_TOKENS[0],
                                       token_num_responses=[JUDGE_TOKENS[1]] * 3)}))

@@ -1,0 +1,163 @@
+"""Each verifier wired into the proxy plugin, in-process with a real ``litellm.Router``.
+
+The hook's three callbacks are called in the order the proxy calls them, and the call between
+them is a real ``Router.acompletion`` on replay deployments (the proxy's own flow, without the
+HTTP server: ``test_litellm_cascade.py`` runs that). Escalation calls go through the same router.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import litellm
+import numpy as np
+import pytest
+from adaptive_router.integrations.litellm_providers import provider_map
+from adaptive_router.integrations.litellm_proxy_hook import AdaptiveRouterProxyHook
+from adaptive_router.integrations.plugin_settings import PluginSettings
+from cascade_fixtures import AGREE, DISAGREE, RECORDED, deployments, strong_cost, weak_cost, write_all
+
+from adaptive_router.traffic import read_traffic_log
+from adaptive_router.verifiers.base import Evidence
+from adaptive_router.verifiers.features import feature_matrix
+from adaptive_router.verifiers.trained import TrainedVerifier
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cascade-verifiers")
+    return {**write_all(folder), "folder": folder}
+
+
+@pytest.fixture(autouse=True)
+def providers(paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ADAPTIVE_ROUTER_REPLAY_RECORDS", str(paths["records"]))
+    saved = list(litellm.custom_provider_map)
+    litellm.custom_provider_map = provider_map()
+    litellm.utils.custom_llm_setup()
+    yield
+    litellm.custom_provider_map = saved
+
+
+def make_hook(paths: dict[str, Path], cascade: dict | None, log: Path | None = None,
+              **settings) -> AdaptiveRouterProxyHook:
+    router = litellm.Router(model_list=deployments(), num_retries=0)
+    raw = {"fleet": str(paths["fleet"]), "router": str(paths["router"]), **settings}
+    if cascade is not None:
+        raw["cascade"] = cascade
+    if log is not None:
+        raw["traffic_log"] = str(log)
+    return AdaptiveRouterProxyHook(PluginSettings.load(raw, env={}), model_list=router.model_list,
+                                   llm_router=router)
+
+
+async def serve(hook: AdaptiveRouterProxyHook, prompt: str, knob: dict | None = None):
+    """The proxy's order: pre-call hook, the call through the router, success and header hooks."""
+    data = {"model": "adaptive-router", "messages": [{"role": "user", "content": prompt}], "metadata": {}}
+    if knob is not None:
+        data["metadata"]["adaptive_router"] = knob
+    data = await hook.async_pre_call_hook(None, None, data, "acompletion")
+    kwargs = {"n": data["n"]} if data.get("n") else {}
+    response = await hook.llm_router().acompletion(model=data["model"], messages=data["messages"], **kwargs)
+    await hook.async_post_call_success_hook(data, None, response)
+    headers = await hook.async_post_call_response_headers_hook(data, None, response)
+    return response, headers
+
+
+def _evidence(rng: np.random.Generator, agree: bool) -> Evidence:
+    a = int(rng.integers(2, 500))
+    answers = [a, a, a] if agree else [a, a + 1 + int(rng.integers(0, 9)), a + 20]
+    return Evidence(prompt=f"What is {a} plus zero?", samples=tuple(f"The answer is {x}." for x in answers),
+                    chosen=0, prior=0.6, model="weak")
+
+
+def trained_verifier_folder(folder: Path) -> Path:
+    """A verifier fitted on steps whose samples agree (right) or disagree (wrong)."""
+    rng = np.random.default_rng(0)
+    evidence = [_evidence(rng, agree=i % 2 == 0) for i in range(120)]
+    y = np.array([1.0 if i % 2 == 0 else 0.0 for i in range(120)])
+    x = feature_matrix(evidence)
+    kwargs = {"models": ["weak"] * len(y)} if "models" in inspect.signature(TrainedVerifier.fit).parameters else {}
+    out = folder / "trained-verifier"
+    TrainedVerifier.fit(x, y, **kwargs).save_pretrained(out)
+    return out
+
+
+async def test_agreement_verifier(paths) -> None:
+    hook = make_hook(paths, {"verifier": "agreement", "accept": 0.6})
+    response, headers = await serve(hook, DISAGREE)
+    assert headers["x-adaptive-router-steps"] == "weak#3>strong#1"
+    assert response.adaptive_router["cascade"]["verifier"] == "agreement"
+    assert response.choices[0].message.content == RECORDED[DISAGREE][2][0]
+    _, headers = await serve(hook, AGREE)
+    assert headers["x-adaptive-router-steps"] == "weak#3"
+
+
+async def test_trained_verifier_folder(paths) -> None:
+    folder = trained_verifier_folder(paths["folder"])
+    hook = make_hook(paths, {"verifier": str(folder), "accept": 0.5})
+    response, headers = await serve(hook, DISAGREE)
+    cascade = response.adaptive_router["cascade"]
+    assert cascade["verifier"] == "trained"
+    assert headers["x-adaptive-router-steps"] == "weak#3>strong#1", cascade
+    assert cascade["steps"][0]["verifier_score"] < 0.5
+    assert response.adaptive_router["cost_usd"] == pytest.approx(weak_cost(DISAGREE) + strong_cost(DISAGREE))
+    response, headers = await serve(hook, AGREE)
+    cascade = response.adaptive_router["cascade"]
+    assert headers["x-adaptive-router-steps"] == "weak#3", cascade
+    assert cascade["steps"][0]["verifier_score"] >= 0.5 and cascade["steps"][0]["accepted"]
+
+
+async def test_judge_verifier_asks_a_model_group_of_the_router(paths) -> None:
+    hook = make_hook(paths, {"verifier": "judge:judge-replay", "accept": 0.5})
+    response, headers = await serve(hook, DISAGREE)
+    cascade = response.adaptive_router["cascade"]
+    assert cascade["verifier"] == "judge(judge-replay)"
+    assert [s["verifier_score"] for s in cascade["steps"]] == [0.0, 1.0]  # "no" x3, then "yes" x3
+    assert headers["x-adaptive-router-steps"] == "weak#3>strong#1"
+    assert headers["x-adaptive-router-accepted-step"] == "2"
+    assert "notes" not in response.adaptive_router
+    response, headers = await serve(hook, AGREE)
+    assert response.adaptive_router["cascade"]["steps"][0]["verifier_score"] == 1.0
+    assert headers["x-adaptive-router-steps"] == "weak#3"
+
+
+async def test_a_verifier_that_cannot_load_serves_step_one(paths) -> None:
+    broken = paths["folder"] / "broken-verifier"
+    broken.mkdir(exist_ok=True)
+    (broken / "config.json").write_text(json.dumps({"kind": "verifier", "verifier_type": "trained"}))
+    hook = make_hook(paths, {"verifier": str(broken)})
+    response, headers = await serve(hook, DISAGREE)
+    info = response.adaptive_router
+    assert headers["x-adaptive-router-steps"] == "weak#3"
+    assert info["cascade"]["steps"][0]["verifier_score"] is None
+    assert any("loading the verifier failed" in n for n in info["notes"]), info["notes"]
+    assert info["cost_usd"] == pytest.approx(weak_cost(DISAGREE))
+    assert response.choices[0].message.content in [t for t, _ in RECORDED[DISAGREE][1]]
+
+
+async def test_exploration_acts_on_step_one_and_logs_its_propensity(paths, tmp_path) -> None:
+    log = tmp_path / "traffic.jsonl"
+    hook = make_hook(paths, {"verifier": "agreement"}, log=log, explore_epsilon=1.0, explore_seed=3)
+    seen = set()
+    for _ in range(6):
+        response, headers = await serve(hook, AGREE)
+        seen.add(headers["x-adaptive-router-steps"].split(">")[0])
+    lines = list(read_traffic_log(log))
+    # epsilon 1 over 2 candidates: step 1 is either, each with probability 1/2
+    assert {ln.propensity for ln in lines} == {0.5}
+    assert all(ln.cascade["steps"][0]["propensity"] == 0.5 for ln in lines)
+    assert seen == {"weak#3", "strong#1"}
+    explored = [ln for ln in lines if ln.explored]
+    assert explored and all(ln.decision["candidate"] == "strong#1" for ln in explored)
+
+
+async def test_accept_without_a_cascade_is_a_400(paths) -> None:
+    from litellm.proxy._types import ProxyException
+
+    hook = make_hook(paths, None)
+    with pytest.raises(ProxyException) as err:
+        await serve(hook, AGREE, knob={"accept": 0.7})
+    assert str(err.value.code) == "400" and "accept" in err.value.message
