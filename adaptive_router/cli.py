@@ -209,6 +209,10 @@ def train_verifier_cmd(
     seed: Annotated[int, typer.Option(help="Split seed (the same splits as train and eval).")] = 0,
     columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
                                                      "MODEL.response=COL,quality=NAME.")] = None,
+    router: Annotated[str | None, typer.Option(help="A trainable router (e.g. linear-probe) whose "
+                                                    "prompt-only prediction the verifier also weighs "
+                                                    "(out-of-fold on the train split); evaluate with "
+                                                    "--cascade router=NAME.")] = None,
 ) -> None:
     """Train the cascade verifier P(correct | prompt, answer, agreement, prior) on the train split,
     calibrate it on validation, report AUC on test."""
@@ -218,8 +222,14 @@ def train_verifier_cmd(
 
     ds = load_dataset(data, data_dir=data_dir, **parse_column_mapping(columns))
     train, val, test = ds.splits(seed=seed)
+    priors = None
+    if router:
+        from adaptive_router.training.verifier_training import out_of_fold_priors
+
+        priors = out_of_fold_priors(router, train, val, test, ds.fleet.candidate_keys, ds.quality_score,
+                                    seed=seed)
     model = train_verifier(train, val, ds.fleet, ds.quality_score, test=test, n=_int_list(n), seed=seed,
-                           out_dir=out, data=ds.name,
+                           out_dir=out, data=ds.name, priors=priors, router=router,
                            command="adaptive-router " + " ".join(sys.argv[1:]))
     rep = model.report
     _emit({"out": str(out), "heads": list(model.heads), "l2": rep["l2"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,16 @@ def training_chains(records: Sequence[Record], fleet: Fleet, n: Sequence[int] = 
 
 def verifier_pairs(records: Sequence[Record], fleet: Fleet, quality_score: str,
                    chains: Sequence[Sequence[str]], selector: str = "majority",
-                   permutations: int = PERMUTATIONS, seed: int = 0) -> tuple[list[Evidence], np.ndarray]:
-    """Every chain's steps on every record: evidence and whether the kept answer was correct."""
+                   permutations: int = PERMUTATIONS, seed: int = 0,
+                   priors: Mapping[str, dict[str, float]] | None = None) -> tuple[list[Evidence], np.ndarray]:
+    """Every chain's steps on every record: evidence and whether the kept answer was correct.
+    ``priors`` (by record id): a router's predicted quality per candidate, seen as a feature."""
     evs: list[Evidence] = []
     labels: list[np.ndarray] = []
+    rows = [priors[r.id] for r in records] if priors is not None else None
     for chain in chains:
         table = build_step_table(records, [list(chain)] * len(records), fleet, quality_score,
-                                 selector=selector, permutations=permutations, seed=seed)
+                                 selector=selector, permutations=permutations, seed=seed, priors=rows)
         e, q = table.flat_evidence()
         evs += e
         labels.append((q >= CORRECT_AT).astype(np.float64))
@@ -93,8 +96,14 @@ def train_verifier(
     progress: bool = True,
     command: str | None = None,
     data: str | None = None,
+    priors: Mapping[str, dict[str, float]] | None = None,
+    router: str | None = None,
 ) -> TrainedVerifier:
-    """Fit the verifier on ``train``, choose L2 and calibrate on ``val``, report ``test`` once."""
+    """Fit the verifier on ``train``, choose L2 and calibrate on ``val``, report ``test`` once.
+
+    ``priors`` (by record id, for every split; see :func:`out_of_fold_priors`) let the verifier
+    weigh the router's prompt-only prediction against what the answer shows; ``router`` names it
+    in the report."""
     t0 = time.perf_counter()
     chains = training_chains(train, fleet, n)
     stages = [("train", train), ("val", val), ("test", test)]
@@ -106,7 +115,8 @@ def train_verifier(
         bar = tqdm(total=len(stages), desc="verifier pairs", unit="split", file=sys.stderr)
     for name, records in stages:
         if records:
-            evs, y = verifier_pairs(records, fleet, quality_score, chains, selector, seed=seed)
+            evs, y = verifier_pairs(records, fleet, quality_score, chains, selector, seed=seed,
+                                    priors=priors)
             pairs[name] = (feature_matrix(evs), y, [ev.model for ev in evs])
         if bar is not None:
             bar.update(1)
@@ -125,7 +135,7 @@ def train_verifier(
     _, l2, model = best
     report: dict[str, Any] = {
         "data": data, "quality_score": quality_score, "correct_at": CORRECT_AT, "selector": selector,
-        "chains": chains, "l2": l2, "l2_grid": list(L2_GRID), "seed": seed,
+        "chains": chains, "prior_router": router, "l2": l2, "l2_grid": list(L2_GRID), "seed": seed,
         "heads": list(model.heads), "calibration": {k: list(h.calibration) for k, h in model.heads.items()},
         "feature_weights": model.feature_weights(),
         "train_seconds": time.perf_counter() - t0,
@@ -176,3 +186,34 @@ def report_markdown(report: dict[str, Any]) -> str:
                      + " |")
     lines += ["", "Chains replayed for training pairs: " + "; ".join(" > ".join(c) for c in report["chains"])]
     return "\n".join(lines) + "\n"
+
+
+def out_of_fold_priors(router: str, train: Sequence[Record], val: Sequence[Record], test: Sequence[Record],
+                       candidate_keys: Sequence[str], quality_score: str, folds: int = 5, seed: int = 0,
+                       progress: bool = True) -> dict[str, dict[str, float]]:
+    """A router's predictions for every record, none of them made by a router that saw it.
+
+    Training prompts get out-of-fold predictions (``folds`` routers, each trained on the other
+    folds), so the verifier does not learn to trust a prior that has memorised its own training
+    prompts; validation and test prompts get the router trained on the whole train split, as at
+    serving time.
+    """
+    from adaptive_router.training.train import train_router
+
+    train, keys = list(train), list(candidate_keys)
+    out: dict[str, dict[str, float]] = {}
+
+    def predict(fitted, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        preds = fitted.predict_batch([r.prompt for r in records])[:, fitted.restrict(keys)]
+        out.update({r.id: dict(zip(keys, row.tolist(), strict=True)) for r, row in zip(records, preds, strict=True)})
+
+    fold_of = np.random.default_rng(seed).permutation(len(train)) % folds
+    for f in range(folds):
+        inner = [r for r, g in zip(train, fold_of, strict=True) if g != f]
+        held = [r for r, g in zip(train, fold_of, strict=True) if g == f]
+        predict(train_router(router, inner, list(val), keys, quality_score, seed=seed, progress=False), held)
+    full = train_router(router, train, list(val), keys, quality_score, seed=seed, progress=progress)
+    predict(full, list(val) + list(test))
+    return out
