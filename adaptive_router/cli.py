@@ -322,7 +322,9 @@ def retrain_cmd(
     logs: Annotated[list[Path], typer.Option(help="Traffic log (rotated files are read too) or a "
                                                   "file of LiteLLM StandardLoggingPayload JSON "
                                                   "lines; repeat for several.")],
-    base: Annotated[Path, typer.Option(help="The router serving today (a checkpoint folder).")],
+    base: Annotated[str, typer.Option(help="The router serving today: a checkpoint folder, any "
+                                           "name the plugin's router: accepts (default, "
+                                           "cheapest...), or none (learn from the log alone).")],
     out: Annotated[Path, typer.Option(help="Output folder: report.md, quality_cost.png, "
                                            "retrain.json, candidate/, router/.")],
     label_source: Annotated[str, typer.Option(help="auto (feedback, else reward score, else "
@@ -344,8 +346,18 @@ def retrain_cmd(
     promote_to: Annotated[Path | None, typer.Option(help="Also copy the router here when promoted "
                                                          "(e.g. the proxy's router folder).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the prompt split.")] = 0,
+    fleet: Annotated[Path | None, typer.Option(help="The plugin's fleet file; without it the "
+                                                    "candidates and expected costs the log lines "
+                                                    "carry.")] = None,
+    method: Annotated[str, typer.Option(help="auto, fine-tune (a base that predicts every "
+                                             "candidate) or heads (a learned head per fleet "
+                                             "candidate).")] = "auto",
+    encoder: Annotated[str, typer.Option(help="Prompt encoder of new fleet heads.")] = "minilm",
 ) -> None:
-    """Retrain a router on served traffic; promote it only if it is better (off-policy estimate)."""
+    """Retrain a router on served traffic; promote it only if it is better (off-policy estimate).
+
+    Candidates the base router does not know (the default's generic roles, a model added to the
+    fleet) get heads learned from the logged requests."""
     from adaptive_router.training.retrain import JudgeLabeler, retrain
 
     judge = None
@@ -360,10 +372,15 @@ def retrain_cmd(
         judge = JudgeLabeler(judge_model, api_base=judge_api_base)
     res = retrain(logs, base, out, label_source=label_source, feedback=feedback, judge=judge,
                   holdout=holdout, estimator=estimator, cost_weight=cost_weight, min_z=min_z,
-                  default_threshold=threshold, promote_to=promote_to, seed=seed)
+                  default_threshold=threshold, promote_to=promote_to, seed=seed, fleet=fleet,
+                  method=method, encoder=encoder)
     cmp = res.summary["comparison"]
-    _emit({"promoted": res.promoted, "report": str(res.report_path), "plot": str(res.plot_path),
-           "router": str(res.router_dir), "candidate": str(res.candidate_dir),
+    heads = res.summary["heads"].get("heads", [])
+    _emit({"promoted": res.promoted, "method": res.summary["method"], "report": str(res.report_path),
+           "plot": str(res.plot_path), "router": str(res.router_dir) if res.router_dir else None,
+           "candidate": str(res.candidate_dir),
+           "heads": {h["candidate"]: {"served": h["served"], "predicted_mean": h["predicted_mean"]}
+                     for h in heads},
            "usable_requests": res.summary["usable"], "held_out": res.summary["held_out"],
            "quality_dr": {k: cmp["quality"]["dr"][k]["value"] for k in ("old", "new")},
            "cost_usd_dr": {k: cmp["cost_usd"]["dr"][k]["value"] for k in ("old", "new")},

@@ -207,6 +207,8 @@ class Decision(BaseModel):
     router: str = ""
     explored: bool = False
     propensity: float = 1.0
+    propensities: dict[str, float] | None = Field(
+        default=None, description="an exploring policy's probability of every candidate")
 
     @property
     def model(self) -> str:
@@ -234,6 +236,7 @@ class Decision(BaseModel):
             "reason": self.reason,
             "explored": self.explored,
             "propensity": self.propensity,
+            **({"propensities": self.propensities} if self.propensities is not None else {}),
         }
 
 

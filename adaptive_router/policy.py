@@ -258,3 +258,73 @@ def calibrate_threshold(predictions: np.ndarray, costs: np.ndarray, share: float
         ):
             t = cand
     return t
+
+
+class CostAwareExploration(Policy):
+    """Epsilon exploration that spends less on dear candidates: with probability ``epsilon``
+    a candidate drawn with probability ``floor / K + (1 - floor) * c_j^-power / sum_k c_k^-power``
+    (``c`` the expected costs of this prompt), else ``base``'s choice.
+
+    Uniform exploration spends as much on the dearest candidate as on the cheapest; here a model
+    ten times dearer is explored (with ``power`` 1) about ten times less, while ``floor`` keeps
+    every propensity at least ``epsilon * floor / K``, bounded away from zero, so the
+    off-policy estimators' importance weights stay bounded. Each decision records the
+    propensity of its candidate and the whole distribution (``Decision.propensities``).
+    """
+
+    def __init__(self, base: Policy, epsilon: float, power: float = 1.0, floor: float = 0.25,
+                 seed: int | None = None) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise InvalidRequestError(f"epsilon must be within [0, 1], got {epsilon}")
+        if not 0.0 < floor <= 1.0:
+            raise InvalidRequestError(f"floor must be within (0, 1], got {floor}")
+        if power < 0:
+            raise InvalidRequestError(f"power must be >= 0, got {power}")
+        self.base = base
+        self.epsilon = float(epsilon)
+        self.power = float(power)
+        self.floor = float(floor)
+        self._rng = np.random.default_rng(seed)
+
+    def exploration_distribution(self, costs: np.ndarray) -> np.ndarray:
+        """(N, K) probabilities of each candidate when exploring."""
+        c = np.maximum(np.atleast_2d(np.asarray(costs, dtype=np.float64)), 1e-12)
+        k = c.shape[1]
+        inv = (c.min(axis=1, keepdims=True) / c) ** self.power  # scale-free, no overflow
+        return self.floor / k + (1.0 - self.floor) * inv / inv.sum(axis=1, keepdims=True)
+
+    def action_probabilities(self, predictions: np.ndarray, costs: np.ndarray) -> np.ndarray:
+        """(N, K) probability of every candidate for every row (what the log's propensities are)."""
+        greedy = self.base.choose(predictions, costs)
+        probs = self.epsilon * self.exploration_distribution(costs)
+        probs[np.arange(len(greedy)), greedy] += 1.0 - self.epsilon
+        return probs
+
+    def choose(self, predictions: np.ndarray, costs: np.ndarray) -> np.ndarray:
+        probs = self.action_probabilities(predictions, costs)
+        u = self._rng.random(len(probs))[:, None]
+        return np.minimum((np.cumsum(probs, axis=1) < u).sum(axis=1), probs.shape[1] - 1)
+
+    def describe(self) -> str:
+        return f"cost-aware({self.epsilon:g}, {self.base.describe()})"
+
+    def decide(self, predictions, costs, router: str = "") -> Decision:
+        greedy = self.base.decide(predictions, costs, router=router)
+        keys = list(predictions)
+        g = keys.index(greedy.candidate.key)
+        explore = self.exploration_distribution(np.array([[costs[k] for k in keys]]))[0]
+        probs = self.epsilon * explore
+        probs[g] += 1.0 - self.epsilon
+        if self._rng.random() < self.epsilon:
+            idx = int(self._rng.choice(len(keys), p=explore))
+        else:
+            idx = g
+        explored = idx != g
+        reason = (greedy.reason if not explored else
+                  f"exploring (cost-aware, epsilon {self.epsilon:g}): {keys[idx]} "
+                  f"(explored with probability {explore[idx]:.3f})")
+        return greedy.model_copy(update={
+            "candidate": Candidate.from_key(keys[idx]), "explored": explored,
+            "propensity": float(probs[idx]), "reason": reason, "policy": self.describe(),
+            "propensities": {k: float(p) for k, p in zip(keys, probs, strict=True)},
+        })

@@ -16,8 +16,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,12 +26,19 @@ from adaptive_router.integrations.plugin_settings import PluginSettings
 from adaptive_router.best_of_n import Selection, select_best
 from adaptive_router.cascade import CascadePolicy, DrawnStep
 from adaptive_router.cost import CostModel
-from adaptive_router.domain import CostBreakdown, Decision, Fleet, Price
+from adaptive_router.domain import Candidate, CostBreakdown, Decision, Fleet, Price
 from adaptive_router.engine import RoutingEngine
 from adaptive_router.errors import ConfigError, InvalidRequestError
-from adaptive_router.policy import EpsilonExploration, Policy, policy_from_knob
+from adaptive_router.policy import CostAwareExploration, EpsilonExploration, Policy, policy_from_knob
+from adaptive_router.prompts import prompt_from_messages
 from adaptive_router.reward import RewardModel
-from adaptive_router.served_cascade import ServedPlan, plan_served_cascade
+from adaptive_router.served_cascade import (
+    ServedPlan,
+    arun_served_cascade,
+    cascade_report,
+    plan_served_cascade,
+    step_decision,
+)
 from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
 from adaptive_router.verifiers.base import Verifier
 
@@ -228,6 +235,8 @@ class AdaptiveRuntime:
                                 else self.settings.policy)
         eps = self.settings.explore_epsilon if eps is None else eps
         if eps and eps > 0:
+            if self.settings.explore_strategy == "cost-aware":
+                return CostAwareExploration(base, eps, seed=self._next_seed())
             return EpsilonExploration(base, eps, seed=self._next_seed())
         return base
 
@@ -331,6 +340,62 @@ class AdaptiveRuntime:
         eps = self.settings.explore_epsilon if eps is None else float(eps)
         return plan_served_cascade(policy, decision, epsilon=eps or 0.0,
                                    seed=self._next_seed() if eps else None)
+
+    def served_plan(self, state: Mapping[str, Any], decision: Decision) -> ServedPlan:
+        """A plan back from :meth:`ServedPlan.as_state` (the proxy keeps JSON between its hooks);
+        step 1 is the candidate that really served (a LiteLLM fallback may have replaced it)."""
+        steps = [Candidate.from_key(k) for k in state["steps"]]
+        steps[0] = decision.candidate
+        policy = CascadePolicy(accept=state["accept"], max_steps=len(steps), budget_usd=state.get("budget_usd"))
+        return ServedPlan(steps=steps, propensities=list(state["propensities"]), decision=decision,
+                          policy=policy)
+
+    async def acascade(self, plan: ServedPlan, messages: Sequence[Mapping[str, Any]], response: Any,
+                       first: RoutedResult, call: Callable[[str, int, int], Awaitable[Any]],
+                       request_id: str = "") -> tuple[RoutedResult, RoutedResult]:
+        """Run ``plan`` on from its first step (``response``, already accounted as ``first``).
+
+        ``call(group, n, step_index)`` makes one escalation call and returns the LiteLLM response
+        (the proxy calls its router, the SDK strategy its ``litellm.Router``); each is accounted as
+        step 1 was. ``response`` is changed in place to hold the served step's kept choice, with
+        ``usage`` counting every step's tokens. Returns (the served step's result, step 1's
+        result), both with the summed costs, every step's notes and the ``cascade`` report, which
+        also gives each step's LiteLLM-computed cost. Never raises: see
+        :func:`adaptive_router.served_cascade.arun_served_cascade`.
+        """
+        results: dict[int, tuple[Any, RoutedResult]] = {0: (response, first)}
+
+        async def draw(cand: Candidate, index: int) -> DrawnStep:
+            group = self.group_of(cand.model)
+            reply = await call(group, cand.n, index)
+            result = await self.aaccount(step_decision(plan, index), group, messages, reply,
+                                         request_id=request_id)
+            results[index] = (reply, result)
+            return result.drawn_step(payload=reply)
+
+        prompt = prompt_from_messages(messages)
+        served = await arun_served_cascade(prompt, plan, first.drawn_step(payload=response), draw,
+                                           self.averifier, plan.policy.accept)
+        report = cascade_report(served, plan.propensities)
+        known = []
+        for i, step in enumerate(report["steps"]):
+            step["litellm_cost_usd"] = litellm_cost(results[i][0]) if i in results else None
+            known.append(step["litellm_cost_usd"])
+        report["litellm_cost_usd"] = (float(sum(known)) if known and all(c is not None for c in known)
+                                      else None)
+        outcome = served.outcome
+        index = outcome.accepted_step
+        reply, chosen = results[index]
+        if index > 0:  # the client gets the served step's kept choice, and every step's tokens
+            serve_choice(response, reply, [results[i][0] for i in range(len(outcome.steps))])
+        totals = {
+            "cost_usd": outcome.total_cost_usd,
+            "input_cost_usd": float(sum(s.drawn.cost.input_cost_usd for s in outcome.steps)),
+            "output_cost_usd": float(sum(s.drawn.cost.output_cost_usd for s in outcome.steps)),
+            "cascade": report,
+            "notes": [n for i in range(len(outcome.steps)) for n in results[i][1].notes] + served.notes,
+        }
+        return replace(chosen, **totals), replace(first, **totals)
 
     def verifier(self) -> Verifier:
         """The cascade's verifier, loaded once on first use (a reward model can take seconds)."""
@@ -591,6 +656,41 @@ def per_sample_tokens(response: Any, texts: Sequence[str], counter: Any | None,
         scaled[-1] += total - sum(scaled)
         return scaled, "per-sample output tokens apportioned from the billed total by text length"
     return counted, "output tokens counted from the texts (the provider reported no usage)"
+
+
+def litellm_cost(response: Any) -> float | None:
+    """LiteLLM's own price of one call (what its spend tracking and ``x-litellm-response-cost``
+    report), to set beside the plugin's accounting; None when LiteLLM cannot price it."""
+    hidden = getattr(response, "_hidden_params", None)
+    cost = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
+    if cost is None:
+        try:
+            import litellm
+
+            cost = litellm.completion_cost(completion_response=response)
+        except Exception:
+            return None
+    try:
+        return float(cost)
+    except (TypeError, ValueError):
+        return None
+
+
+def serve_choice(response: Any, served: Any, every: Sequence[Any]) -> None:
+    """Put the served step's kept choice into ``response`` (step 1's object, which LiteLLM's
+    headers and logging already hold) and make its usage count every step's tokens: they were
+    all paid for."""
+    choice = served.choices[0]
+    choice.index = 0
+    response.choices = [choice]
+    totals = [usage_tokens(r) for r in every]
+    if all(p is not None and c is not None for p, c in totals):
+        from litellm.types.utils import Usage
+
+        prompt = int(sum(p for p, _ in totals))  # type: ignore[misc]
+        completion = int(sum(c for _, c in totals))  # type: ignore[misc]
+        response.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
+                               total_tokens=prompt + completion)
 
 
 def keep_choice(response: Any, index: int) -> Any:

@@ -96,6 +96,9 @@ class PluginSettings(BaseModel):
     policy: dict[str, float] = Field(default_factory=lambda: {"threshold": 0.5})
     explore_epsilon: float = Field(default=0.0, ge=0.0, le=1.0)
     explore_seed: int | None = None
+    # how exploration draws a candidate: uniformly, or less often the dearer it is (issue 15;
+    # adaptive_router.policy.CostAwareExploration, every propensity logged and >= eps/(4K))
+    explore_strategy: Literal["uniform", "cost-aware"] = "uniform"
     selector: Literal["reward", "majority", "first"] | None = None
     reward_model: str | None = None
     traffic_log: str | None = None

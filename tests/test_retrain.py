@@ -212,7 +212,7 @@ def test_unusable_logs_say_why(tmp_path, base_dir):
     log = tmp_path / "t.jsonl"
     TrafficLogWriter(log).write(TrafficLogLine(prompt="x", decision={"model": "other", "n": 1},
                                                samples=["y"], feedback={"score": 1.0}))
-    with pytest.raises(DataError, match="unknown to the base router"):
+    with pytest.raises(DataError, match="no expected cost in the log and no price"):
         retrain([log], base_dir, tmp_path / "o", progress=False)
     with pytest.raises(DataError, match="does not exist"):
         retrain([tmp_path / "missing.jsonl"], base_dir, tmp_path / "o", progress=False)

@@ -24,6 +24,7 @@ ROUTER_CLASSES: dict[str, str] = {
     "oracle": "adaptive_router.routers.baselines:OracleRouter",
     "prior": "adaptive_router.routers.prior:PriorRouter",
     "feedback-tuned": "adaptive_router.routers.feedback_tuned:FeedbackTunedRouter",
+    "fleet-heads": "adaptive_router.routers.fleet_heads:FleetHeadsRouter",
     "best-route": "adaptive_router.routers.best_route:BestRouteRouter",
     "arllm-hdp": "adaptive_router.routers.arllm:HDPRouter",
     "arllm-nir": "adaptive_router.routers.arllm:NIRRouter",

@@ -12,10 +12,15 @@
    ``litellm.completion`` (any model LiteLLM can reach, e.g. a local one).
 3. **Split** by prompt (a hash, so one prompt never lands on both sides) into train and
    held-out traffic.
-4. **Warm-start fine-tune**: a :class:`~adaptive_router.routers.feedback_tuned.FeedbackTunedRouter`
+4. **Learn**: when the base router predicts every fleet candidate itself, a warm-start
+   fine-tune: a :class:`~adaptive_router.routers.feedback_tuned.FeedbackTunedRouter`
    starts exactly at the base router's predictions and learns a penalised logit correction from
    the observed (prompt, served candidate, quality) triples; the penalty is chosen on a
-   validation slice of the train traffic.
+   validation slice of the train traffic. When it does not (``--base default``, whose roles are
+   generic; ``--base none``; a fleet that grew), a
+   :class:`~adaptive_router.routers.fleet_heads.FleetHeadsRouter`: a head per fleet candidate,
+   propensity-weighted and shrunk toward the candidate's logged mean and its role's prior
+   (``heads``; the fleet and base resolution are in ``fleet``).
 5. **Evaluate old against new** on the held-out traffic with off-policy estimators
    (:mod:`adaptive_router.training.offpolicy`): each logged request is re-decided by each router
    under the knob it was served with, and the value of both policies is estimated from the
@@ -53,7 +58,16 @@ from adaptive_router.training.retrain.evaluation import (
     threshold_curve,
 )
 from adaptive_router.training.retrain.fine_tune import fine_tune_router
-from adaptive_router.training.retrain.job import MIN_REQUESTS, RetrainResult, retrain, write_routers
+from adaptive_router.training.retrain.fleet import (
+    BaseSpec,
+    candidate_roles,
+    fill_expected_costs,
+    fleet_keys_from_logs,
+    resolve_base,
+    task_tag,
+)
+from adaptive_router.training.retrain.heads import HeadSummary, learn_heads
+from adaptive_router.training.retrain.job import METHODS, MIN_REQUESTS, RetrainResult, retrain, write_routers
 from adaptive_router.training.retrain.labels import (
     JUDGE_PROMPT,
     LABEL_SOURCES,
@@ -73,6 +87,8 @@ from adaptive_router.training.retrain.logs import (
 from adaptive_router.training.retrain.report import plot_quality_cost, write_report
 
 __all__ = [
+    "BaseSpec", "HeadSummary", "METHODS", "candidate_roles", "fill_expected_costs",
+    "fleet_keys_from_logs", "learn_heads", "resolve_base", "task_tag",
     "ESTIMATORS", "JUDGE_PROMPT", "LABEL_SOURCES", "MIN_REQUESTS",
     "JudgeLabeler", "LogReadStats", "LoggedBandit", "OfflineComparison", "RetrainResult",
     "build_bandit", "compare_offline", "feedback_quality", "fine_tune_router",

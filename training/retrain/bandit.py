@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ class LoggedBandit:
     explored: np.ndarray
     request_ids: list[str]
     candidate_keys: list[str]
+    tasks: list[str | None] | None = None  # the task / category tag of each request, if logged
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -58,12 +59,16 @@ class LoggedBandit:
             propensities=self.propensities[idx], labels=self.labels[idx], costs=self.costs[idx],
             expected_costs=self.expected_costs[idx], policies=[self.policies[i] for i in idx],
             explored=self.explored[idx], request_ids=[self.request_ids[i] for i in idx],
-            candidate_keys=self.candidate_keys)
+            candidate_keys=self.candidate_keys,
+            tasks=None if self.tasks is None else [self.tasks[i] for i in idx])
 
 
 def build_bandit(lines: Sequence[TrafficLogLine], labels: np.ndarray, candidate_keys: Sequence[str],
-                 default_policy: Policy | None = None) -> tuple[LoggedBandit, Counter[str]]:
-    """Bandit data from labelled lines; also counts why lines were left out."""
+                 default_policy: Policy | None = None,
+                 task_of: Callable[[TrafficLogLine], str | None] | None = None,
+                 ) -> tuple[LoggedBandit, Counter[str]]:
+    """Bandit data from labelled lines (``task_of`` reads each line's task tag); also counts
+    why lines were left out."""
     keys = list(candidate_keys)
     index = {k: j for j, k in enumerate(keys)}
     dropped: Counter[str] = Counter()
@@ -78,7 +83,8 @@ def build_bandit(lines: Sequence[TrafficLogLine], labels: np.ndarray, candidate_
         d = line.decision
         key = d.get("candidate") or Candidate(model=str(d.get("model")), n=int(d.get("n") or 1)).key
         if key not in index:
-            dropped["served candidate unknown to the base router"] += 1
+            dropped["served candidate unknown to the base router (pass --fleet or --base none "
+                    "to learn it)"] += 1
             continue
         exp = d.get("expected_costs_usd") or {}
         if not all(k in exp for k in keys):
@@ -107,6 +113,7 @@ def build_bandit(lines: Sequence[TrafficLogLine], labels: np.ndarray, candidate_
         explored=np.array([r[0].explored for r in rows], dtype=bool),
         request_ids=[r[0].request_id for r in rows],
         candidate_keys=keys,
+        tasks=[task_of(r[0]) for r in rows] if task_of is not None else None,
     )
     return bandit, dropped
 

@@ -1,4 +1,5 @@
-"""The whole retraining job: read, label, split, fine-tune, evaluate, promote, report."""
+"""The whole retraining job: read, label, split, learn (fine-tune or fleet heads), evaluate,
+promote, report."""
 
 from __future__ import annotations
 
@@ -21,13 +22,26 @@ from adaptive_router.training.retrain.evaluation import (
     threshold_curve,
 )
 from adaptive_router.training.retrain.fine_tune import fine_tune_router
+from adaptive_router.training.retrain.fleet import (
+    BaseSpec,
+    candidate_roles,
+    comparison_router,
+    fill_expected_costs,
+    fleet_keys_from_logs,
+    reference_from_logs,
+    resolve_base,
+    task_tag,
+)
+from adaptive_router.training.retrain.heads import learn_heads
 from adaptive_router.training.retrain.labels import label_quality
 from adaptive_router.training.retrain.logs import LogReadStats, join_feedback, read_feedback, read_logs
 from adaptive_router.training.retrain.report import plot_quality_cost, write_report
 
+from adaptive_router.domain import Candidate, Fleet
 from adaptive_router.errors import ConfigError, DataError
 from adaptive_router.policy import ThresholdPolicy
 from adaptive_router.routers.base import Router
+from adaptive_router.routers.fleet_heads import FleetHeadsRouter
 
 #: Fewest labelled requests on each side of the train / held-out split.
 MIN_REQUESTS = 10
@@ -40,17 +54,19 @@ class RetrainResult:
     promoted: bool
     out_dir: Path
     candidate_dir: Path
-    router_dir: Path
+    router_dir: Path | None
     report_path: Path
     plot_path: Path
     summary: dict[str, Any]
 
 
-def write_routers(base: Router, candidate: Router, out_dir: Path, promoted: bool,
-                  promote_to: str | Path | None = None) -> tuple[Path, Path]:
+def write_routers(base: Router | None, candidate: Router, out_dir: Path, promoted: bool,
+                  promote_to: str | Path | None = None) -> tuple[Path, Path | None]:
     """Write ``candidate/`` (the retrained router, kept either way for inspection) and
     ``router/`` (the one to deploy: the candidate if promoted, else the base, so a deployment
-    can always point at ``router/``); a promoted router is also copied to ``promote_to``."""
+    can always point at ``router/``); a promoted router is also copied to ``promote_to``.
+    With no base (``--base none``) and no promotion there is nothing to deploy: ``router/`` is
+    not written and None is returned for it."""
     candidate_dir = candidate.save_pretrained(out_dir / "candidate")
     router_dir = out_dir / "router"
     if router_dir.exists():
@@ -62,9 +78,30 @@ def write_routers(base: Router, candidate: Router, out_dir: Path, promoted: bool
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(candidate_dir, target)
-    else:
+    elif base is not None:
         base.save_pretrained(router_dir)
+    else:
+        return candidate_dir, None
     return candidate_dir, router_dir
+
+
+METHODS = ("auto", "fine-tune", "heads")
+
+
+def _choose_method(method: str, base: BaseSpec, keys: Sequence[str]) -> str:
+    """``auto``: keep fine-tuning a base that predicts every candidate itself; learn fleet heads
+    when it does not (the default's generic roles, a smaller fleet) or when it is a heads router."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown retraining method {method!r}; use one of {METHODS}")
+    if method != "auto":
+        if method == "fine-tune" and (base.router is None or
+                                      any(k not in base.router.candidate_keys for k in keys)):
+            raise ConfigError("--method fine-tune needs a base router that predicts every fleet "
+                              "candidate; use --method heads to learn the others from the log")
+        return method
+    if base.router is None or isinstance(base.router, FleetHeadsRouter):
+        return "heads"
+    return "fine-tune" if all(k in base.router.candidate_keys for k in keys) else "heads"
 
 
 def retrain(
@@ -82,20 +119,37 @@ def retrain(
     promote_to: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    fleet: str | Path | None = None,
+    method: str = "auto",
+    encoder: str = "minilm",
 ) -> RetrainResult:
     """Retrain ``base`` on ``logs`` and write the report into ``out`` (the steps are described in
-    :mod:`adaptive_router.training.retrain`)."""
+    :mod:`adaptive_router.training.retrain`).
+
+    ``base`` is a checkpoint folder, a name the plugin's ``router:`` accepts (``default``...) or
+    ``none``; ``fleet`` the plugin's fleet file (else the candidates the log lines price).
+    ``method``: ``fine-tune`` (a warm-started correction of a base that knows every candidate),
+    ``heads`` (a learned head per fleet candidate, :mod:`.heads`), or ``auto``.
+    """
     if estimator not in ESTIMATORS:
         raise ConfigError(f"unknown estimator {estimator!r}; use one of {ESTIMATORS}")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    base_router = Router.from_pretrained(base)
     stats = LogReadStats()
     lines = read_logs(list(logs), stats)
     matched = join_feedback(lines, read_feedback(feedback)) if feedback else 0
     labels, sources = label_quality(lines, label_source, judge=judge, progress=progress)
+    fleet_obj = Fleet.from_yaml(fleet) if fleet is not None else None
+    keys = fleet_obj.candidate_keys if fleet_obj is not None else fleet_keys_from_logs(lines)
+    reference = (fleet_obj.reference_model() if fleet_obj is not None
+                 else reference_from_logs(lines, keys))
+    base_spec = resolve_base(base, fleet_obj or _pseudo_fleet(keys, reference))
+    chosen = _choose_method(method, base_spec, keys)
+    if chosen == "fine-tune" and fleet_obj is None:
+        keys = base_spec.router.candidate_keys  # type: ignore[union-attr]  # as before: the base's
+    filled = fill_expected_costs(lines, keys, fleet_obj) if chosen == "heads" else 0
     default_policy = ThresholdPolicy(default_threshold) if default_threshold is not None else None
-    bandit, dropped = build_bandit(lines, labels, base_router.candidate_keys, default_policy)
+    bandit, dropped = build_bandit(lines, labels, keys, default_policy, task_of=task_tag)
     train_idx, held_idx = split_by_prompt(bandit.prompts, holdout, seed=seed)
     if len(train_idx) < MIN_REQUESTS or len(held_idx) < MIN_REQUESTS:
         raise DataError(f"only {len(bandit)} usable logged requests ({len(train_idx)} train, "
@@ -104,36 +158,64 @@ def retrain(
                         "Collect more traffic, or lower --holdout.")
     train, held = bandit.subset(train_idx), bandit.subset(held_idx)
     if progress:
-        print(f"retrain: {len(bandit)} labelled requests ({len(train)} train, {len(held)} held out)")
-    new_router, fit_info = fine_tune_router(base_router, train, seed=seed)
-    q_old = base_router.predict_batch(held.prompts)
+        print(f"retrain ({chosen}): {len(bandit)} labelled requests ({len(train)} train, "
+              f"{len(held)} held out) over {len(keys)} candidates")
+    old_router = comparison_router(base_spec, keys, lines)
+    fit_info: dict[str, Any] = {}
+    heads_info: dict[str, Any] = {}
+    if chosen == "fine-tune":
+        new_router: Router
+        new_router, fit_info = fine_tune_router(base_spec.router, train, seed=seed)  # type: ignore[arg-type]
+    else:
+        roles = candidate_roles(base_spec.router, keys, reference)
+        previous = base_spec.router if isinstance(base_spec.router, FleetHeadsRouter) else None
+        feature_base = previous.base if previous is not None else base_spec.router
+        new_router, heads_info = learn_heads(train, feature_base, roles, tasks=train.tasks,
+                                             previous=previous, encoder=encoder, seed=seed)
+    q_old = old_router.predict_batch(held.prompts)
     q_new = new_router.predict_batch(held.prompts)
     candidate_quality = outcome_model(train)
-    cmp = compare_offline(base_router, new_router, held, cost_weight=cost_weight, q_old=q_old,
+    cmp = compare_offline(old_router, new_router, held, cost_weight=cost_weight, q_old=q_old,
                           q_new=q_new, candidate_quality=candidate_quality)
     promoted = should_promote(cmp, estimator, min_z)
-    candidate_dir, router_dir = write_routers(base_router, new_router, out_dir, promoted, promote_to)
+    deployable = None if base_spec.serving is None else old_router
+    candidate_dir, router_dir = write_routers(deployable, new_router, out_dir, promoted, promote_to)
     thresholds = np.linspace(0.05, 0.95, 19)
     q_quality = np.tile(candidate_quality, (len(held), 1))
-    curves = {"old": threshold_curve(base_router, held, q_old, q_quality, thresholds),
+    curves = {"old": threshold_curve(old_router, held, q_old, q_quality, thresholds),
               "new": threshold_curve(new_router, held, q_new, q_quality, thresholds)}
     label_counts = Counter(s for s in sources if s)
+    tagged = sum(1 for t in (bandit.tasks or []) if t)
     summary: dict[str, Any] = {
         "promoted": promoted,
         "decision_rule": promotion_rule(estimator, min_z, cost_weight, cmp.cost_scale),
-        "estimator": estimator,
+        "estimator": estimator, "method": chosen,
         "logs": stats.files, "traffic_lines": stats.traffic_lines,
         "litellm_payloads": stats.litellm_payloads, "skipped_payloads": stats.skipped,
         "feedback_joined": matched, "label_sources": dict(label_counts),
         "dropped": dict(dropped), "usable": len(bandit), "train": len(train), "held_out": len(held),
         "explored_share": float(bandit.explored.mean()),
-        "base": str(base), "base_type": base_router.name, "candidate_keys": bandit.candidate_keys,
-        "fine_tune": fit_info, "comparison": cmp.as_dict(), "curves": curves,
+        "base": str(base), "base_type": old_router.name, "base_description": base_spec.description,
+        "fleet": str(fleet) if fleet is not None else "from the log lines",
+        "reference_model": reference, "expected_costs_filled": filled, "tagged_requests": tagged,
+        "candidate_keys": bandit.candidate_keys,
+        "fine_tune": fit_info, "heads": heads_info, "comparison": cmp.as_dict(), "curves": curves,
         "dr_outcome_model": dict(zip(bandit.candidate_keys, candidate_quality.tolist(), strict=True)),
         "served_share": {k: float(np.mean(bandit.actions == j))
                          for j, k in enumerate(bandit.candidate_keys)},
+        "router_written": router_dir is not None,
     }
     plot_path = plot_quality_cost(summary, cmp, out_dir / "quality_cost.png")
     (out_dir / "retrain.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     report_path = write_report(summary, cmp, out_dir / "report.md", plot_path.name)
     return RetrainResult(promoted, out_dir, candidate_dir, router_dir, report_path, plot_path, summary)
+
+
+def _pseudo_fleet(keys: Sequence[str], reference: str) -> Fleet:
+    """A price-less fleet of the logged candidates, only to bind a generic-role base to them."""
+    ns: dict[str, list[int]] = {}
+    for k in keys:
+        c = Candidate.from_key(k)
+        ns.setdefault(c.model, []).append(c.n)
+    return Fleet.from_dict({"models": [{"name": m, "n": sorted(n)} for m, n in ns.items()],
+                            "reference": reference})

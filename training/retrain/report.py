@@ -20,7 +20,8 @@ def plot_quality_cost(summary: Mapping[str, Any], cmp: OfflineComparison, path: 
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     colours = {"old": "#7f7f7f", "new": "#1f77b4"}
-    labels = {"old": f"base ({summary['base_type']})", "new": "retrained (feedback-tuned)"}
+    method = "fleet heads" if summary.get("method") == "heads" else "feedback-tuned"
+    labels = {"old": f"base ({summary['base_type']})", "new": f"retrained ({method})"}
     for name in ("old", "new"):
         pts = sorted(summary["curves"][name], key=lambda p: p["cost_usd"])  # estimates are noisy:
         ax.plot([p["cost_usd"] * 1000 for p in pts], [p["quality"] for p in pts], "-o", ms=3,
@@ -45,9 +46,66 @@ def _fmt(est: Any, scale: float = 1.0, digits: int = 4) -> str:
     return f"{est.value * scale:.{digits}f} ± {est.std_error * scale:.{digits}f}"
 
 
+def _fine_tune_section(summary: Mapping[str, Any]) -> list[str]:
+    fi = summary["fine_tune"]
+    return [
+        "## Fine-tuning (warm start)",
+        f"Base router: `{summary['base']}` ({summary['base_type']}). The retrained router starts at "
+        "the base router's predictions and learns a penalised logit correction on MiniLM prompt "
+        "embeddings from the (prompt, served candidate, quality) triples of the train traffic "
+        f"(generation {fi['generation']}). L2 strength {fi['l2']:g}, chosen on a validation slice "
+        "by cross-entropy: " + ", ".join(f"{k:g} -> {v:.4f}" for k, v in fi["l2_search_val_bce"].items())
+        + f" (the base router's: {fi['base_val_bce']:.4f}).",
+        "",
+    ]
+
+
+def _heads_section(summary: Mapping[str, Any]) -> list[str]:
+    """Every fleet candidate with its learned head: how much the log says about it, and where
+    its prior came from."""
+    hi = summary["heads"]
+    feats = []
+    if hi["base_columns"]:
+        feats.append(f"the base router's logits on {', '.join(hi['base_columns'])}")
+    if hi["tasks"]:
+        feats.append(f"predicted probabilities of {len(hi['tasks'])} logged task tags "
+                     f"({', '.join(hi['tasks'])})")
+    feats.append(f"{hi['components']} principal components of the {hi['encoder']} prompt embedding")
+    search = ", ".join(f"{k:g} -> {v:.4f}" for k, v in hi["lambda_search_val_log_loss"].items())
+    lines = [
+        "## Fleet heads (one learned head per candidate)",
+        f"Base: {summary['base_description']}; fleet: {summary['fleet']} ({len(summary['candidate_keys'])} "
+        f"candidates, reference model `{summary['reference_model']}`); expected costs filled in "
+        f"for {summary['expected_costs_filled']} (line, candidate) pairs the log did not price; "
+        f"{summary['tagged_requests']} requests carry a task tag. Generation {hi['generation']}.",
+        "",
+        "Each head is a logistic regression on " + "; ".join(feats) + ", fitted on the requests "
+        "that served its candidate, each weighted by 1 / its logged propensity (IPS), and "
+        "penalised toward its prior: the per-prompt weights toward the prior head, the intercept "
+        f"toward the candidate's logged mean shrunk toward its role's by {hi['kappa']:g} "
+        f"pseudo-requests. Penalty {hi['lambda']:g} pseudo-requests per weight, chosen by the "
+        f"propensity-weighted log loss on a validation slice: {search or 'too little data, the largest'} "
+        f"(priors alone: {hi['prior_val_log_loss']:.4f}).",
+        "",
+        "| candidate | role | prior | served | explored | mean propensity | logged mean (SNIPS) ± se | "
+        "ESS | shrunk mean | learned head: mean prediction |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for h in hi["heads"]:
+        logged = (f"{h['logged_mean']:.3f} ± {h['logged_se']:.3f}" if h["served"] else "—")
+        prop = f"{h['mean_propensity']:.3f}" if h["served"] else "—"
+        lines.append(f"| `{h['candidate']}` | {h['role']} | {h['prior']} | {h['served']} | "
+                     f"{h['explored']} | {prop} | {logged} | {h['effective_sample_size']:.1f} | "
+                     f"{h['shrunk_mean']:.3f} | {h['predicted_mean']:.3f} |")
+    lines.append("")
+    if not summary.get("router_written", True):
+        lines += ["With `--base none` and no promotion there is no router to deploy: `router/` "
+                  "was not written (the candidate is in `candidate/`).", ""]
+    return lines
+
+
 def write_report(summary: Mapping[str, Any], cmp: OfflineComparison, path: Path, plot_name: str) -> Path:
     """The markdown report: data, labels, fine-tuning, estimates with standard errors, verdict."""
-    fi = summary["fine_tune"]
     est = summary["estimator"].upper()
     lines = [
         "# Retraining report",
@@ -68,14 +126,7 @@ def write_report(summary: Mapping[str, Any], cmp: OfflineComparison, path: Path,
         "- served share per candidate: " + ", ".join(
             f"{k} {v:.1%}" for k, v in summary["served_share"].items()),
         "",
-        "## Fine-tuning (warm start)",
-        f"Base router: `{summary['base']}` ({summary['base_type']}). The retrained router starts at "
-        "the base router's predictions and learns a penalised logit correction on MiniLM prompt "
-        "embeddings from the (prompt, served candidate, quality) triples of the train traffic "
-        f"(generation {fi['generation']}). L2 strength {fi['l2']:g}, chosen on a validation slice "
-        "by cross-entropy: " + ", ".join(f"{k:g} -> {v:.4f}" for k, v in fi["l2_search_val_bce"].items())
-        + f" (the base router's: {fi['base_val_bce']:.4f}).",
-        "",
+        *(_heads_section(summary) if summary.get("method") == "heads" else _fine_tune_section(summary)),
         "## Old vs new on held-out traffic",
         f"Each held-out request is re-decided by each router under the knob it was served with "
         f"({cmp.agreement:.1%} of them both decide alike; the base router reproduces "

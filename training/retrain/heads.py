@@ -1,0 +1,325 @@
+"""Learning a quality head for every fleet candidate from logged bandit feedback.
+
+A traffic log observes, per request, only the served candidate's quality, and the serving
+policy chose that candidate for a reason: the default sends easy-looking prompts to the cheap
+model, so the cheap model's logged mean is flattering. Three things keep the heads honest:
+
+1. **Propensity weighting (IPS).** Each head is a logistic regression fitted on the requests
+   that served its candidate, each weighted by 1 / its logged propensity: the weighted loss is
+   an unbiased estimate of the loss over *all* logged prompts (Horvitz-Thompson), so the head
+   describes the candidate on the whole traffic, not on the prompts the old router sent it.
+   Each candidate's logged mean is the self-normalised (SNIPS) version, with Kish's effective
+   sample size saying how many requests it really rests on.
+2. **Shrinkage toward the candidate's logged mean.** The per-prompt weights are penalised toward
+   a prior pattern, and the intercept toward the logit of the candidate's shrunk logged mean, so
+   a candidate seen 30 times gets its own level but little per-prompt detail.
+3. **Shrinkage toward the base's role prior.** The prior pattern is the pooled head of the
+   candidate's role (the default router's roles: the fleet's reference model plays *strong*,
+   the rest *weak*), fitted the same way on every request of that role; the candidate's mean is
+   shrunk toward its role's mean by ``kappa`` pseudo-requests. A candidate the base router
+   predicts itself starts at the base's own prediction instead, and one the previous
+   ``fleet-heads`` router already learned starts at that head. A model added to the fleet later
+   falls in a role and is learned the same way as soon as exploration serves it.
+
+The penalty strength is chosen from a grid by the propensity-weighted log loss on a validation
+slice of the train traffic (split by prompt). Penalties are in *pseudo-requests* (a log-loss
+curvature of 1/4 per request), and the losses are sums, so the prior fades as data accumulates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from adaptive_router.training.retrain.bandit import LoggedBandit, split_by_prompt
+
+from adaptive_router.routers.base import Router
+from adaptive_router.routers.feedback_tuned import logit, sigmoid
+from adaptive_router.routers.fleet_heads import FleetHeadsRouter, softmax
+
+#: Fewest tagged prompts (and distinct tags) for the task tags to become features.
+MIN_TAGGED = 20
+#: Newton steps per head (the penalised logistic loss is strictly convex: a handful suffice).
+NEWTON_STEPS = 25
+
+
+@dataclass
+class HeadSummary:
+    """What the report shows for one candidate's learned head."""
+
+    candidate: str
+    role: str
+    prior: str
+    served: int
+    explored: int
+    mean_propensity: float
+    logged_mean: float  # SNIPS: the candidate's mean quality over all logged prompts
+    logged_se: float
+    effective_sample_size: float
+    shrunk_mean: float  # the intercept's prior level, after shrinkage toward the role
+    predicted_mean: float  # the learned head's mean prediction on the train prompts
+
+
+def snips_mean(labels: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
+    """Self-normalised weighted mean, its delta-method standard error, and Kish's ESS."""
+    if labels.size == 0:
+        return float("nan"), float("inf"), 0.0
+    total = float(weights.sum())
+    mean = float(np.sum(weights * labels) / total)
+    se = float(np.sqrt(np.sum(weights**2 * (labels - mean) ** 2)) / total)
+    ess = float(total**2 / np.sum(weights**2))
+    return mean, se, ess
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, beta0: np.ndarray,
+                 precision: np.ndarray, steps: int = NEWTON_STEPS) -> np.ndarray:
+    """argmin sum_i w_i BCE(y_i, sigmoid(x_i . b)) + 1/2 sum_j precision_j (b_j - beta0_j)^2.
+
+    Damped Newton (halving the step until the objective falls); ``y`` may be soft labels in
+    [0, 1]. With no rows the prior ``beta0`` is the answer.
+    """
+    beta = beta0.astype(np.float64).copy()
+    if x.shape[0] == 0:
+        return beta
+
+    def objective(b: np.ndarray) -> float:
+        z = x @ b
+        return float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * np.sum(precision * (b - beta0) ** 2))
+
+    f = objective(beta)
+    for _ in range(steps):
+        p = sigmoid(x @ beta)
+        grad = x.T @ (w * (p - y)) + precision * (beta - beta0)
+        hess = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(precision)
+        step = np.linalg.solve(hess, grad)
+        t, improved = 1.0, False
+        while t > 1e-4:
+            cand = beta - t * step
+            fc = objective(cand)
+            if fc <= f:
+                improved = True
+                break
+            t /= 2
+        if not improved:
+            break
+        done = f - fc < 1e-9 * (1 + abs(f))
+        beta, f = cand, fc
+        if done:
+            break
+    return beta
+
+
+def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float = 1e-2,
+                        steps: int = 300, lr: float = 0.1) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A softmax classifier of the log's task tags on the embedding: (tasks, weight, bias).
+
+    Serving sees only the prompt, so the tag becomes a feature through its predicted
+    probabilities (full-batch Adam on the penalised cross-entropy; convex)."""
+    idx = [i for i, t in enumerate(tags) if t]
+    tasks = sorted({tags[i] for i in idx})  # type: ignore[misc]
+    if len(idx) < MIN_TAGGED or len(tasks) < 2:
+        return [], np.zeros((0, emb.shape[1])), np.zeros(0)
+    x = emb[idx]
+    y = np.zeros((len(idx), len(tasks)))
+    y[np.arange(len(idx)), [tasks.index(tags[i]) for i in idx]] = 1.0  # type: ignore[arg-type]
+    w, b = np.zeros((len(tasks), x.shape[1])), np.zeros(len(tasks))
+    mw, sw, mb, sb = (np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b))
+    for t in range(1, steps + 1):
+        g = (softmax(x @ w.T + b) - y) / len(idx)
+        gw, gb = g.T @ x + l2 * w, g.sum(axis=0)
+        for p, gr, m, s in ((w, gw, mw, sw), (b, gb, mb, sb)):
+            m *= 0.9
+            m += 0.1 * gr
+            s *= 0.999
+            s += 0.001 * gr**2
+            p -= lr * (m / (1 - 0.9**t)) / (np.sqrt(s / (1 - 0.999**t)) + 1e-8)
+    return tasks, w, b
+
+
+def _principal_components(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = emb.mean(axis=0)
+    k = max(0, min(k, emb.shape[0] - 1, emb.shape[1]))
+    if k == 0:
+        return np.zeros((emb.shape[1], 0)), mean
+    _, _, vt = np.linalg.svd(emb - mean, full_matrices=False)
+    return vt[:k].T, mean
+
+
+def _new_pipeline(keys: Sequence[str], base: Router | None, prompts: Sequence[str], emb: np.ndarray,
+                  tags: Sequence[str | None], encoder: str, components: int,
+                  roles: Mapping[str, str]) -> FleetHeadsRouter:
+    """The feature pipeline fitted on these prompts (heads still at zero)."""
+    columns: list[str] = []
+    if base is not None:
+        z = logit(base.predict_batch(prompts))
+        columns = [k for j, k in enumerate(base.candidate_keys) if np.std(z[:, j]) > 1e-3]
+    tasks, tw, tb = fit_task_classifier(emb, tags)
+    proj, proj_mean = _principal_components(emb, components)
+    router = FleetHeadsRouter(keys, base=base if columns else None, base_columns=columns,
+                              encoder=encoder, tasks=tasks, roles=dict(roles), dim=emb.shape[1],
+                              components=proj.shape[1], projection=proj, projection_mean=proj_mean,
+                              task_weight=tw, task_bias=tb)
+    raw = router.raw_features(prompts, emb)
+    router.feature_mean = raw.mean(axis=0)
+    scale = raw.std(axis=0)
+    router.feature_scale = np.where(scale > 1e-8, scale, 1.0)
+    return router
+
+
+@dataclass
+class _Priors:
+    beta0: np.ndarray  # (K, F + 1): intercept first
+    kinds: list[str]
+    shrunk_means: np.ndarray
+
+
+def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, w: np.ndarray,
+                 lam: float, kappa: float, previous: FleetHeadsRouter | None) -> _Priors:
+    """Each candidate's prior head: the previous router's head, the base's own prediction, or
+    its role's pooled head with the intercept moved to the candidate's shrunk logged mean."""
+    keys = bandit.candidate_keys
+    k, f1 = len(keys), x.shape[1]
+    overall, _, _ = snips_mean(bandit.labels, w)
+    overall = float(np.clip(overall, 0.02, 0.98))
+    role_of = [router.roles.get(key, "any") for key in keys]
+    in_role: dict[str, np.ndarray] = {}
+    role_head: dict[str, np.ndarray] = {}
+    role_mean: dict[str, float] = {}
+    for role in sorted(set(role_of)):
+        members = [j for j, r in enumerate(role_of) if r == role]
+        rows = np.flatnonzero(np.isin(bandit.actions, members))
+        in_role[role] = rows
+        m, _, ess = snips_mean(bandit.labels[rows], w[rows])
+        mu = overall if rows.size == 0 else (ess * m + kappa * overall) / (ess + kappa)
+        role_mean[role] = float(np.clip(mu, 0.02, 0.98))
+        beta0 = np.zeros(f1)
+        beta0[0] = logit(np.array(role_mean[role]))
+        role_head[role] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), beta0,
+                                       _precision(f1, lam, kappa))
+    beta = np.zeros((k, f1))
+    kinds: list[str] = []
+    shrunk = np.zeros(k)
+    names = router.feature_names()
+    for j, key in enumerate(keys):
+        rows = np.flatnonzero(bandit.actions == j)
+        m, _, ess = snips_mean(bandit.labels[rows], w[rows])
+        role = role_of[j]
+        mu = role_mean[role] if rows.size == 0 else (ess * m + kappa * role_mean[role]) / (ess + kappa)
+        shrunk[j] = float(np.clip(mu, 0.02, 0.98))
+        if previous is not None and key in previous.candidate_keys:
+            i = previous.candidate_keys.index(key)
+            beta[j, 0], beta[j, 1:] = previous.bias[i], previous.theta[i]
+            kinds.append(f"previous head (generation {previous.generation})")
+        elif f"base:{key}" in names:
+            c = names.index(f"base:{key}")  # the base's own logit: theta = scale, c = mean
+            beta[j, 0], beta[j, 1 + c] = router.feature_mean[c], router.feature_scale[c]
+            kinds.append("the base router's own prediction")
+        else:
+            beta[j] = role_head[role]
+            beta[j, 0] += float(logit(np.array(shrunk[j])) - logit(np.array(role_mean[role])))
+            kinds.append(f"role '{role}' pooled head")
+    return _Priors(beta, kinds, shrunk)
+
+
+def _normalised(w: np.ndarray) -> np.ndarray:
+    """Weights rescaled to mean 1, so that penalties count in pseudo-requests."""
+    return w / w.mean() if w.size else w
+
+
+def _precision(f1: int, lam: float, kappa: float) -> np.ndarray:
+    return 0.25 * np.concatenate([[kappa], np.full(f1 - 1, lam)])
+
+
+def _fit_heads(x: np.ndarray, bandit: LoggedBandit, w: np.ndarray, priors: _Priors,
+               lam: float, kappa: float) -> np.ndarray:
+    out = priors.beta0.copy()
+    prec = _precision(x.shape[1], lam, kappa)
+    for j in range(len(bandit.candidate_keys)):
+        rows = np.flatnonzero(bandit.actions == j)
+        out[j] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), priors.beta0[j], prec)
+    return out
+
+
+def _weighted_log_loss(beta: np.ndarray, x: np.ndarray, bandit: LoggedBandit, w: np.ndarray) -> float:
+    p = np.clip(sigmoid(np.einsum("nf,nf->n", x, beta[bandit.actions])), 1e-6, 1 - 1e-6)
+    y = bandit.labels
+    return float(np.sum(w * -(y * np.log(p) + (1 - y) * np.log(1 - p))) / np.sum(w))
+
+
+def learn_heads(
+    bandit: LoggedBandit,
+    base: Router | None,
+    roles: Mapping[str, str],
+    tasks: Sequence[str | None] | None = None,
+    previous: FleetHeadsRouter | None = None,
+    encoder: str = "minilm",
+    components: int = 32,
+    lambdas: Sequence[float] = (4.0, 16.0, 64.0, 256.0),
+    kappa: float = 10.0,
+    val_share: float = 0.2,
+    seed: int = 0,
+) -> tuple[FleetHeadsRouter, dict[str, Any]]:
+    """A :class:`FleetHeadsRouter` over ``bandit.candidate_keys`` learned from the logged triples.
+
+    ``base`` is the unbound base router (its informative columns become features; None for
+    ``--base none``), ``roles`` maps each candidate to its role, ``tasks`` the task tag of each
+    logged request (or None). With ``previous`` (a fleet-heads router being retrained) its feature
+    pipeline is kept and its heads are the priors of the candidates it knows.
+    """
+    from adaptive_router.encoders import shared_encoder, training_cache_path
+
+    keys = bandit.candidate_keys
+    tags = list(tasks) if tasks is not None else [None] * len(bandit)
+    enc = shared_encoder(previous.encoder if previous is not None else encoder,
+                         disk_cache=training_cache_path())
+    emb = np.asarray(enc.encode(list(bandit.prompts)), dtype=np.float64)
+    if previous is not None:
+        router = FleetHeadsRouter(
+            keys, base=previous.base, base_columns=previous.base_columns, encoder=previous.encoder,
+            tasks=previous.tasks, roles={**previous.roles, **roles}, generation=previous.generation + 1,
+            dim=previous.dim, components=previous.components, projection=previous.projection,
+            projection_mean=previous.projection_mean, task_weight=previous.task_weight,
+            task_bias=previous.task_bias, feature_mean=previous.feature_mean,
+            feature_scale=previous.feature_scale)
+    else:
+        router = _new_pipeline(keys, base, bandit.prompts, emb, tags, encoder, components, roles)
+    router.use_encoder(enc)
+    x = np.concatenate([np.ones((len(bandit), 1)), router.standardise(router.raw_features(bandit.prompts, emb))],
+                       axis=1)
+    w = 1.0 / bandit.propensities
+    fit_idx, val_idx = split_by_prompt(bandit.prompts, val_share, seed=seed + 1)
+    search: dict[float, float] = {}
+    if len(fit_idx) >= 20 and len(val_idx) >= 10:
+        fit, val = bandit.subset(fit_idx), bandit.subset(val_idx)
+        for lam in lambdas:
+            pri = _head_priors(router, x[fit_idx], fit, w[fit_idx], lam, kappa, previous)
+            beta = _fit_heads(x[fit_idx], fit, w[fit_idx], pri, lam, kappa)
+            search[float(lam)] = _weighted_log_loss(beta, x[val_idx], val, w[val_idx])
+        best = min(search, key=lambda v: search[v])
+        prior_val = _weighted_log_loss(pri.beta0, x[val_idx], val, w[val_idx])
+    else:
+        best, prior_val = float(max(lambdas)), float("nan")
+    priors = _head_priors(router, x, bandit, w, best, kappa, previous)
+    beta = _fit_heads(x, bandit, w, priors, best, kappa)
+    router.bias, router.theta = beta[:, 0].copy(), beta[:, 1:].copy()
+    predicted = sigmoid(x @ beta.T).mean(axis=0)
+    heads = []
+    for j, key in enumerate(keys):
+        rows = bandit.actions == j
+        m, se, ess = snips_mean(bandit.labels[rows], w[rows])
+        heads.append(HeadSummary(
+            candidate=key, role=router.roles.get(key, "any"), prior=priors.kinds[j],
+            served=int(rows.sum()), explored=int((rows & bandit.explored).sum()),
+            mean_propensity=float(bandit.propensities[rows].mean()) if rows.any() else float("nan"),
+            logged_mean=m, logged_se=se, effective_sample_size=ess,
+            shrunk_mean=float(priors.shrunk_means[j]), predicted_mean=float(predicted[j])))
+    info = {"lambda": best, "kappa": kappa, "lambda_search_val_log_loss": search,
+            "prior_val_log_loss": prior_val, "features": len(router.feature_names()),
+            "base_columns": router.base_columns, "tasks": router.tasks,
+            "components": router.components, "encoder": router.encoder,
+            "generation": router.generation, "train_requests": len(bandit),
+            "base_type": base.name if base is not None else "none",
+            "heads": [asdict(h) for h in heads]}
+    return router, info
