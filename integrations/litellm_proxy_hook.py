@@ -59,7 +59,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import replace
 from typing import Any
 
 from adaptive_router.integrations.litellm_runtime import (
@@ -70,17 +69,11 @@ from adaptive_router.integrations.litellm_runtime import (
 from adaptive_router.integrations.plugin_settings import EXTRA_KNOBS, PluginSettings, validate_knob
 from litellm.integrations.custom_logger import CustomLogger
 
-from adaptive_router.cascade import DrawnStep
-from adaptive_router.domain import Candidate, Decision
+from adaptive_router.domain import Decision
 from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequestError
 from adaptive_router.pricing import counter_for
 from adaptive_router.prompts import content_text, prompt_from_messages
-from adaptive_router.served_cascade import (
-    ServedPlan,
-    arun_served_cascade,
-    cascade_report,
-    step_decision,
-)
+from adaptive_router.served_cascade import ServedPlan
 from adaptive_router.traffic import TrafficLogLine
 from adaptive_router.verifiers.base import Verifier
 
@@ -263,41 +256,6 @@ class ProxyRuntime(AdaptiveRuntime):
         if model in self._groups:
             return _judge_class()(model, self._llm_router())
         return super().judge_verifier(model)
-
-
-def litellm_cost(response: Any) -> float | None:
-    """LiteLLM's own price of one call (what its spend tracking and ``x-litellm-response-cost``
-    report), to set beside the plugin's accounting; None when LiteLLM cannot price it."""
-    hidden = getattr(response, "_hidden_params", None)
-    cost = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
-    if cost is None:
-        try:
-            import litellm
-
-            cost = litellm.completion_cost(completion_response=response)
-        except Exception:
-            return None
-    try:
-        return float(cost)
-    except (TypeError, ValueError):
-        return None
-
-
-def serve_choice(response: Any, served: Any, every: list[Any]) -> None:
-    """Put the served step's kept choice into the response the proxy returns (step 1's object,
-    which LiteLLM's headers and logging already hold) and make its usage count every step's
-    tokens: they were all paid for."""
-    choice = served.choices[0]
-    choice.index = 0
-    response.choices = [choice]
-    totals = [usage_tokens(r) for r in every]
-    if all(p is not None and c is not None for p, c in totals):
-        from litellm.types.utils import Usage
-
-        prompt = int(sum(p for p, _ in totals))
-        completion = int(sum(c for _, c in totals))
-        response.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
-                               total_tokens=prompt + completion)
 
 
 class AdaptiveRouterProxyHook(CustomLogger):
@@ -563,57 +521,21 @@ class AdaptiveRouterProxyHook(CustomLogger):
     async def _cascade(self, runtime: AdaptiveRuntime, data: dict, state: dict,
                        messages: list[dict[str, Any]], decision: Decision, response: Any,
                        first: RoutedResult) -> tuple[RoutedResult, RoutedResult]:
-        """Run the cascade from the call the proxy made (step 1); returns (what the client gets,
-        what the traffic log records: step 1's line with every step under ``cascade``).
-
-        Never raises: a verifier or escalation failure serves the last step drawn, with a note.
-        """
-        from adaptive_router.cascade import CascadePolicy
-
-        cs = state["cascade"]
-        steps = [Candidate.from_key(k) for k in cs["steps"]]
-        steps[0] = decision.candidate  # a LiteLLM fallback may have served step 1
-        policy = CascadePolicy(accept=cs["accept"], max_steps=len(steps), budget_usd=cs["budget_usd"])
-        plan = ServedPlan(steps=steps, propensities=list(cs["propensities"]), decision=decision,
-                          policy=policy)
-        results: dict[int, tuple[Any, RoutedResult]] = {0: (response, first)}
+        """Run the cascade from the call the proxy made (step 1), escalating through the proxy's
+        router with the client's sampling parameters; see :meth:`AdaptiveRuntime.acascade`."""
+        plan = runtime.served_plan(state["cascade"], decision)  # a fallback may have served step 1
         request = {k: data[k] for k in ESCALATION_PARAMS if data.get(k) is not None}
 
-        async def draw(cand: Candidate, index: int) -> DrawnStep:
-            group = runtime.group_of(cand.model)
+        async def call(group: str, n: int, index: int) -> Any:
             kwargs = dict(request)
-            if cand.n > 1:
-                kwargs["n"] = cand.n
-            reply = await self.llm_router().acompletion(
+            if n > 1:
+                kwargs["n"] = n
+            return await self.llm_router().acompletion(
                 model=group, messages=messages,
                 metadata={"adaptive_router_cascade_step": index + 1,
                           "adaptive_router_request_id": state["request_id"]}, **kwargs)
-            result = await runtime.aaccount(step_decision(plan, index), group, messages, reply,
-                                            request_id=state["request_id"])
-            results[index] = (reply, result)
-            return result.drawn_step(payload=reply)
 
-        prompt = prompt_from_messages(messages)
-        served = await arun_served_cascade(prompt, plan, first.drawn_step(payload=response), draw,
-                                           runtime.averifier, plan.policy.accept)
-        report = cascade_report(served, plan.propensities)
-        known = []
-        for i, step in enumerate(report["steps"]):
-            step["litellm_cost_usd"] = litellm_cost(results[i][0]) if i in results else None
-            known.append(step["litellm_cost_usd"])
-        report["litellm_cost_usd"] = (float(sum(known)) if known and all(c is not None for c in known)
-                                      else None)
-        outcome = served.outcome
-        index = outcome.accepted_step
-        reply, chosen = results[index]
-        if index > 0:  # the client gets the served step's kept choice, and every step's tokens
-            serve_choice(response, reply, [results[i][0] for i in range(len(outcome.steps))])
-        total_in = float(sum(s.drawn.cost.input_cost_usd for s in outcome.steps))
-        total_out = float(sum(s.drawn.cost.output_cost_usd for s in outcome.steps))
-        notes = [n for i in range(len(outcome.steps)) for n in results[i][1].notes] + served.notes
-        totals = {"cost_usd": outcome.total_cost_usd, "input_cost_usd": total_in,
-                  "output_cost_usd": total_out, "cascade": report, "notes": notes}
-        return replace(chosen, **totals), replace(first, **totals)
+        return await runtime.acascade(plan, messages, response, first, call, state["request_id"])
 
     def _log_line(self, runtime: AdaptiveRuntime, data: Mapping[str, Any], state: Mapping[str, Any],
                   messages: list[dict[str, Any]], result: RoutedResult | None,
