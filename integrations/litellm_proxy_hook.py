@@ -62,6 +62,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from adaptive_router.integrations.litellm_runtime import (
+    ESCALATION_PARAMS,
     AdaptiveRuntime,
     RoutedResult,
     usage_tokens,
@@ -85,10 +86,6 @@ RESPONSES_CALLS = {"responses", "aresponses"}
 ANTHROPIC_CALLS = {"anthropic_messages"}
 #: Calls that return one output (no ``n``): the router picks a model with n = 1.
 SINGLE_OUTPUT_CALLS = RESPONSES_CALLS | ANTHROPIC_CALLS
-#: The client's sampling parameters that a cascade's escalation calls repeat.
-ESCALATION_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
-                     "presence_penalty", "frequency_penalty", "logit_bias", "response_format",
-                     "tools", "tool_choice", "parallel_tool_calls", "user", "timeout")
 
 
 class PluginMisconfigured(AdaptiveRouterError):

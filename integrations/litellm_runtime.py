@@ -44,6 +44,10 @@ from adaptive_router.verifiers.base import Verifier
 
 log = logging.getLogger("adaptive_router.litellm")
 
+#: The client's sampling parameters that a cascade's escalation calls repeat.
+ESCALATION_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
+                     "presence_penalty", "frequency_penalty", "logit_bias", "response_format",
+                     "tools", "tool_choice", "parallel_tool_calls", "user", "timeout")
 #: Key of a LiteLLM response's ``_hidden_params`` where our providers put per-sample tokens.
 HIDDEN_OUTPUT_TOKENS = "adaptive_router_output_tokens"
 

@@ -15,6 +15,13 @@ honours. :meth:`AdaptiveRoutingStrategy.afinalize` keeps the best of the n choic
 the ``adaptive_router`` attribute (model, n, cost_usd, scores, decision) and writes the traffic
 log line; :meth:`AdaptiveRoutingStrategy.acompletion` does both steps in one call.
 
+With ``cascade:`` in the settings (issue 14), a non-streamed routed call is step 1 of the
+router-proposed cascade, and :meth:`AdaptiveRoutingStrategy.afinalize` runs the rest as the proxy
+plugin does (:meth:`AdaptiveRuntime.acascade`): while the verifier doubts a step's answer, the
+next step's model group is called through the same ``litellm.Router`` with the call's sampling
+parameters; the response holds the served step's answer, ``adaptive_router["cascade"]`` every
+step, and ``cost_usd`` their sum. Without ``afinalize`` only step 1 runs.
+
 It never returns None (LiteLLM would crash with a TypeError). When the chosen group has no
 healthy deployment, it falls back to the next candidate in the policy's preference (highest
 predicted quality first, cheaper first on ties) whose group has one, and says so in the
@@ -35,12 +42,13 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime, RoutedResult
-from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
+from adaptive_router.integrations.litellm_runtime import ESCALATION_PARAMS, AdaptiveRuntime, RoutedResult
+from adaptive_router.integrations.plugin_settings import EXTRA_KNOBS, PluginSettings, validate_knob
 from litellm.router import CustomRoutingStrategyBase
 
 from adaptive_router.domain import Candidate, Decision
 from adaptive_router.errors import InvalidRequestError, SamplingError
+from adaptive_router.served_cascade import ServedPlan
 
 _STATE_LIMIT = 10_000
 
@@ -86,7 +94,7 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
         if isinstance(md, Mapping) and md.get("adaptive_router") is not None:
             req = validate_knob(md["adaptive_router"], where="metadata.adaptive_router")
             if any(k in req for k in ("threshold", "tradeoff", "budget_usd")):
-                knob = {k: v for k, v in knob.items() if k == "epsilon"}
+                knob = {k: v for k, v in knob.items() if k in EXTRA_KNOBS}
             knob.update(req)
         return knob
 
@@ -110,7 +118,8 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
 
     def _finish_choice(self, decision: Decision, chosen: Candidate, deployment: dict[str, Any],
                        messages: list[dict[str, Any]], knob: dict[str, float], model: str,
-                       request_kwargs: dict[str, Any] | None, t0: float) -> dict[str, Any]:
+                       request_kwargs: dict[str, Any] | None, t0: float,
+                       plan: ServedPlan | None = None) -> dict[str, Any]:
         if chosen.key != decision.candidate.key:
             decision = decision.model_copy(update={
                 "candidate": chosen,
@@ -129,8 +138,10 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
                 md = {}
                 request_kwargs["metadata"] = md
             md["adaptive_router_decision"] = decision.as_dict()
+            params = {k: request_kwargs[k] for k in ESCALATION_PARAMS if request_kwargs.get(k) is not None}
             self._remember(call_id, {"decision": decision, "group": group, "messages": messages,
-                                     "knob": knob, "alias": model, "t0": t0})
+                                     "knob": knob, "alias": model, "t0": t0, "params": params,
+                                     "cascade": plan.as_state() if plan is not None else None})
         return deployment
 
     def _remember(self, call_id: str, state: dict[str, Any]) -> None:
@@ -152,12 +163,19 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
             return _weighted_pick(healthy, self._rng)
         chat = self._chat(model, messages, kwargs)
         knob = self._knob(model, kwargs)
-        decision = await self.runtime.adecide(chat, knob, single_sample=bool(kwargs.get("stream")))
+        cascade = self.runtime.cascade_policy(knob)
+        plan = None
+        if cascade is not None and not kwargs.get("stream"):
+            base = await self.runtime.adecide(chat, {**knob, "epsilon": 0.0})
+            plan = self.runtime.plan_cascade(base, knob, cascade)
+            decision = plan.decision
+        else:
+            decision = await self.runtime.adecide(chat, knob, single_sample=bool(kwargs.get("stream")))
         for cand in self._preference(decision):
             healthy = await self._healthy_async(self.runtime.group_of(cand.model), chat, None, kwargs)
             if healthy:
                 return self._finish_choice(decision, cand, _weighted_pick(healthy, self._rng), chat,
-                                           knob, model, request_kwargs, t0)
+                                           knob, model, request_kwargs, t0, plan)
         raise SamplingError(f"no fleet model has a healthy deployment (groups: "
                             f"{[m.call_name for m in self.runtime.fleet.models]}); check cooldowns")
 
@@ -173,12 +191,19 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
             return _weighted_pick(healthy, self._rng)
         chat = self._chat(model, messages, kwargs)
         knob = self._knob(model, kwargs)
-        decision = self.runtime.decide(chat, knob, single_sample=bool(kwargs.get("stream")))
+        cascade = self.runtime.cascade_policy(knob)
+        plan = None
+        if cascade is not None and not kwargs.get("stream"):
+            plan = self.runtime.plan_cascade(self.runtime.decide(chat, {**knob, "epsilon": 0.0}),
+                                             knob, cascade)
+            decision = plan.decision
+        else:
+            decision = self.runtime.decide(chat, knob, single_sample=bool(kwargs.get("stream")))
         for cand in self._preference(decision):
             healthy = self._healthy_sync(self.runtime.group_of(cand.model))
             if healthy:
                 return self._finish_choice(decision, cand, _weighted_pick(healthy, self._rng), chat,
-                                           knob, model, request_kwargs, t0)
+                                           knob, model, request_kwargs, t0, plan)
         raise SamplingError(f"no fleet model has a healthy deployment (groups: "
                             f"{[m.call_name for m in self.runtime.fleet.models]}); check cooldowns")
 
@@ -219,12 +244,32 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
             return response
         result = await self.runtime.aaccount(state["decision"], state["group"], state["messages"],
                                              response, request_id=str(call_id))
+        logged = result
+        if state.get("cascade"):
+            result, logged = await self._cascade(state, str(call_id), response, result)
         response.adaptive_router = result.body()
         await self.runtime.awrite_log(self.runtime.traffic_line(
             request_id=str(call_id), decision=state["decision"], group=state["group"],
-            messages=state["messages"], result=result, latency_s=time.perf_counter() - state["t0"],
+            messages=state["messages"], result=logged, latency_s=time.perf_counter() - state["t0"],
             alias=state["alias"], knob=state["knob"], call="sdk"))
         return response
+
+    async def _cascade(self, state: dict[str, Any], call_id: str, response: Any,
+                       first: RoutedResult) -> tuple[RoutedResult, RoutedResult]:
+        """Escalate through this strategy's ``litellm.Router`` (each step's model group, the
+        call's own sampling parameters); see :meth:`AdaptiveRuntime.acascade`."""
+        plan = self.runtime.served_plan(state["cascade"], state["decision"])
+
+        async def call(group: str, n: int, index: int) -> Any:
+            kwargs = dict(state["params"])
+            if n > 1:
+                kwargs["n"] = n
+            return await self.llm_router.acompletion(
+                model=group, messages=state["messages"],
+                metadata={"adaptive_router_cascade_step": index + 1,
+                          "adaptive_router_request_id": call_id}, **kwargs)
+
+        return await self.runtime.acascade(plan, state["messages"], response, first, call, call_id)
 
     def finalize(self, response: Any) -> Any:
         """Sync :meth:`afinalize` (do not call from inside a running event loop)."""
