@@ -21,6 +21,12 @@ call it
    cost from the fleet's prices and the real token counts (the prompt once per call made, every
    sample's output).
 
+Cascades (``cascade={"verifier": "agreement", "accept": 0.6}``; ``accept`` is a field and a
+per-call keyword too): a non-streamed call without tools or a pin runs the router-proposed
+cascade, escalating while the verifier doubts the kept answer; ``response_metadata["cascade"]``
+lists every step and ``cost_usd`` is their sum (see ``langchain_cascade``). Streams are routed
+before the call only.
+
 Streaming: with n = 1 the chosen model's tokens are streamed as they come; with n > 1 the best
 sample is emitted in one chunk once it has been chosen. Tool calling: ``bind_tools`` is forwarded
 to the chosen model; when tools are bound the decision is restricted to models that can call
@@ -46,6 +52,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+from adaptive_router.integrations import langchain_cascade
 from adaptive_router.integrations.langchain_calls import CallSettings, ChosenModelCall, StreamTotals
 from adaptive_router.integrations.langchain_config import check_parts, resolve_specs
 from adaptive_router.integrations.langchain_messages import final_chunk, selection_text
@@ -128,8 +135,16 @@ class ChatAdaptiveRouter(BaseChatModel):
     traffic_log: Any = Field(
         default=None, description="a TrafficLogWriter or a path: one JSON line per routed call, "
         "for retraining on this traffic")
+    cascade: Any = Field(
+        default=None, description="answer-aware cascades on non-streamed calls: a mapping such as "
+        "{'verifier': 'agreement', 'accept': 0.6, 'max_steps': 2} (verifier: agreement, "
+        "judge:<model>, a verifier or reward-model folder, or a Verifier); None = off")
+    accept: float | None = Field(default=None, ge=0.0, le=1.0,
+                                 description="a cascade's acceptance level (overrides cascade's)")
 
     _engine: RoutingEngine = PrivateAttr()
+    _cascade_config: Any = PrivateAttr(default=None)
+    _verifier: Any = PrivateAttr(default=None)
 
     # -- construction -------------------------------------------------------------------------
     @model_validator(mode="before")
@@ -145,7 +160,13 @@ class ChatAdaptiveRouter(BaseChatModel):
     def _build_engine(self) -> ChatAdaptiveRouter:
         check_parts(self.fleet, self.models, self.router, self.reward_model)
         self._engine = RoutingEngine(self.fleet, self.router, policy=self.policy())
+        self._cascade_config = langchain_cascade.cascade_settings(self.cascade)
         return self
+
+    @property
+    def cascade_config(self) -> Any:
+        """(CascadeSettings, a given Verifier or None) when cascades are on, else None."""
+        return self._cascade_config
 
     # -- LangChain plumbing -------------------------------------------------------------------
     @property
@@ -301,6 +322,9 @@ class ChatAdaptiveRouter(BaseChatModel):
     ) -> ChatResult:
         started = time.perf_counter()
         own, rest = split_call_kwargs(kwargs)
+        if langchain_cascade.applies(self, own):
+            return langchain_cascade.run_sync(langchain_cascade.arun(
+                self, messages, self._stop(stop), run_manager, own, rest, started, sync=True))
         decision = self.decide(messages, **own)
         announce_decision(run_manager, decision)
         return self._best_of_n(decision, messages, self._stop(stop), run_manager, own, rest, started)
@@ -314,6 +338,9 @@ class ChatAdaptiveRouter(BaseChatModel):
     ) -> ChatResult:
         started = time.perf_counter()
         own, rest = split_call_kwargs(kwargs)
+        if langchain_cascade.applies(self, own):
+            return await langchain_cascade.arun(self, messages, self._stop(stop), run_manager, own,
+                                                rest, started)
         decision = await asyncio.to_thread(self.decide, messages, **own)
         await aannounce_decision(run_manager, decision)
         return await self._abest_of_n(decision, messages, self._stop(stop), run_manager, own, rest,

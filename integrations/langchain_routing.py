@@ -22,7 +22,7 @@ from adaptive_router.policy import Policy, policy_from_knob
 DEFAULT_THRESHOLD = 0.5
 KNOBS = ("threshold", "tradeoff", "budget_usd")
 #: Per-call keywords the router consumes itself (everything else goes to the chosen model).
-ROUTER_KWARGS = (*KNOBS, "epsilon", "model", "tools", "tool_choice")
+ROUTER_KWARGS = (*KNOBS, "epsilon", "accept", "model", "tools", "tool_choice")
 
 
 def call_policy(fields: Mapping[str, Any], epsilon: float,

@@ -1,0 +1,199 @@
+"""Cascades in ``ChatAdaptiveRouter`` (issue 14): the core's cascade, LangChain's own draws.
+
+With ``cascade=`` set on the chat model, a non-streamed call without tools and without a pinned
+model runs the router-proposed cascade: step 1's samples are drawn and the best kept exactly as
+a routed call's are (:class:`~adaptive_router.integrations.langchain_calls.ChosenModelCall`,
+child runs, best of n, the call's cost); the verifier scores the kept answer and, while it is
+below ``accept``, the next step is drawn the same way. The plan, exploration, the verifier, the
+failure rules and the report are the core's (:mod:`adaptive_router.served_cascade`), the same
+the LiteLLM plugin uses. The returned message is the served step's, with ``usage_metadata``
+summed over every step and ``response_metadata["cascade"]`` listing each step;
+``response_metadata["cost_usd"]`` is the sum. The traffic log line has the plugin's form.
+
+Streamed calls, calls with tools bound and calls pinned to a model are routed before the call
+only: a stream's first step would have to be buffered to be judged, a verifier reads answers
+rather than tool calls, and a pin names the one model to call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
+
+from adaptive_router.integrations.langchain_messages import selection_text
+from adaptive_router.integrations.langchain_reporting import response_metadata, traffic_line
+from adaptive_router.integrations.langchain_sampling import Samples
+from adaptive_router.integrations.plugin_settings import CascadeSettings
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import convert_to_openai_messages
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from adaptive_router.best_of_n import Selection
+from adaptive_router.cascade import CascadePolicy, DrawnStep
+from adaptive_router.domain import Candidate, CostBreakdown, Decision
+from adaptive_router.errors import ConfigError, InvalidRequestError
+from adaptive_router.served_cascade import (
+    arun_served_cascade,
+    cascade_report,
+    plan_served_cascade,
+    step_decision,
+)
+from adaptive_router.verifiers import Verifier, load_verifier
+
+if TYPE_CHECKING:
+    from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
+
+
+def cascade_settings(value: Any) -> tuple[CascadeSettings, Verifier | None] | None:
+    """``cascade=`` as settings plus an already-built verifier (a Verifier object may be given
+    as ``verifier``); None when cascades are off."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, CascadeSettings):
+        return value, None
+    if value is True:
+        return CascadeSettings(), None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"cascade must be a mapping such as {{'verifier': 'agreement', 'accept': 0.6}}, "
+                          f"got {type(value).__name__}")
+    raw = dict(value)
+    verifier = raw.get("verifier")
+    if isinstance(verifier, Verifier):
+        raw["verifier"] = verifier.describe()
+    else:
+        verifier = None
+    try:
+        return CascadeSettings.model_validate(raw), verifier
+    except Exception as exc:
+        raise ConfigError(f"invalid cascade settings: {exc}") from None
+
+
+def applies(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> bool:
+    """Whether this call runs a cascade (see the module docstring for when it does not)."""
+    if llm.cascade_config is None:
+        if own.get("accept") is not None:
+            raise InvalidRequestError("accept is a cascade's acceptance level, but this "
+                                      "ChatAdaptiveRouter has no cascade=; set one or leave accept out")
+        return False
+    return not own.get("tools") and not own.get("model")
+
+
+def _policy(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> CascadePolicy:
+    settings, _ = llm.cascade_config  # type: ignore[misc]
+    accept = own.get("accept")
+    if accept is None:
+        accept = llm.accept if llm.accept is not None else settings.accept
+    budget = own.get("budget_usd") if own.get("budget_usd") is not None else llm.budget_usd
+    return CascadePolicy(accept=accept, max_steps=settings.max_steps, budget_usd=budget,
+                         skip_below=settings.skip_below, steps=settings.steps)
+
+
+async def arun(llm: ChatAdaptiveRouter, messages: list[BaseMessage], stop: list[str] | None,
+               run_manager: Any, own: dict[str, Any], rest: dict[str, Any], started: float,
+               sync: bool = False) -> ChatResult:
+    """One cascaded call. ``sync``: draw with the models' sync methods (``_generate``'s path,
+    whose callback manager is a sync one), in worker threads."""
+    policy = _policy(llm, own)
+    chat = convert_to_openai_messages(messages)
+    base = await asyncio.to_thread(llm.engine.decide, chat, llm.policy({**own, "epsilon": 0.0}))
+    epsilon = own.get("epsilon", llm.epsilon) or 0.0
+    plan = plan_served_cascade(policy, base, epsilon=float(epsilon))
+    prompt = llm._prompt_text(messages)
+    drawn: dict[int, tuple[Decision, Samples, Selection, CostBreakdown]] = {}
+
+    async def draw(cand: Candidate, index: int) -> DrawnStep:
+        decision = step_decision(plan, index)
+        call = llm._call(decision, messages, stop, run_manager, own, rest)
+        samples = await (asyncio.to_thread(call.draw) if sync else call.adraw())
+        selection = await asyncio.to_thread(llm._select, prompt, samples)
+        cost = llm._cost(decision, samples, selection)
+        drawn[index] = (decision, samples, selection, cost)
+        return DrawnStep(samples=[selection_text(m) for m in samples.messages], cost=cost,
+                         chosen_index=selection.index, selector=selection.selector,
+                         selector_scores=list(selection.scores), group=decision.model)
+
+    first = await draw(plan.steps[0], 0)  # no answer yet: a failure here fails the call
+    served = await arun_served_cascade(prompt, plan, first, draw, lambda: averifier(llm),
+                                       policy.accept)
+    report = cascade_report(served, plan.propensities)
+    outcome = served.outcome
+    total = outcome.total_cost_usd
+    decision, samples, selection, cost = drawn[outcome.accepted_step]
+    chosen = samples.messages[selection.index]
+    metadata = response_metadata(decision, samples, selection, cost)
+    metadata.update(cost_usd=total, cascade=report)
+    if served.notes:
+        metadata["notes"] = list(served.notes)
+    taken = [drawn[i][1] for i in range(len(outcome.steps))]
+    inputs = int(sum(s.prompt_tokens for s in taken))
+    outputs = int(sum(sum(s.output_tokens) for s in taken))
+    message = AIMessage(content=chosen.content, tool_calls=chosen.tool_calls,
+                        invalid_tool_calls=chosen.invalid_tool_calls,
+                        usage_metadata={"input_tokens": inputs, "output_tokens": outputs,
+                                        "total_tokens": inputs + outputs},
+                        response_metadata=metadata)
+    _log(llm, messages, drawn[0], report, total, started)
+    return ChatResult(generations=[ChatGeneration(message=message)],
+                      llm_output={"model_name": decision.model, "cost_usd": total})
+
+
+def _log(llm: ChatAdaptiveRouter, messages: list[BaseMessage],
+         step1: tuple[Decision, Samples, Selection, CostBreakdown], report: dict[str, Any],
+         total: float, started: float) -> None:
+    """The traffic log line: step 1's decision and samples, the summed cost, every step under
+    ``cascade`` (the LiteLLM plugin's form). A log error never fails the call."""
+    if llm.traffic_log is None:
+        return
+    decision, samples, selection, cost = step1
+    metadata = {**response_metadata(decision, samples, selection, cost), "cost_usd": total}
+    try:
+        line = traffic_line(llm._prompt_text(messages), messages, decision, samples, metadata, started)
+        llm.traffic_log.write(line.model_copy(update={"cascade": report}))
+    except Exception as exc:  # the answer matters more than its log line
+        import logging
+
+        logging.getLogger(__name__).warning("could not write the traffic log line: %s", exc)
+
+
+async def averifier(llm: ChatAdaptiveRouter) -> Verifier:
+    """The chat model's verifier, built once (a folder is loaded off the event loop)."""
+    return await asyncio.to_thread(verifier, llm)
+
+
+_LOCK = threading.Lock()
+
+
+def verifier(llm: ChatAdaptiveRouter) -> Verifier:
+    cached = llm._verifier
+    if cached is not None:
+        return cached
+    with _LOCK:
+        if llm._verifier is None:
+            settings, given = llm.cascade_config  # type: ignore[misc]
+            llm._verifier = given if given is not None else load_verifier(settings.verifier)
+    return llm._verifier
+
+
+def run_sync(coro: Coroutine[Any, Any, ChatResult]) -> ChatResult:
+    """Run a cascade from sync code: here when no event loop runs, else in a worker thread
+    (``invoke`` called from inside async code must not nest loops)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = asyncio.run(coro)
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="adaptive-router-cascade")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
