@@ -59,36 +59,48 @@ def _trim(keys: list[Candidate], room: int) -> list[Candidate]:
 
 
 def plan_served_cascade(policy: CascadePolicy, decision: Decision, epsilon: float = 0.0,
-                        seed: int | None = None) -> ServedPlan:
+                        seed: int | None = None,
+                        explore: Mapping[str, float] | None = None) -> ServedPlan:
     """The steps for one request from a (non-exploring) decision's predictions and costs.
 
-    With probability ``epsilon`` step 1 is a uniformly drawn candidate (exploration); its
-    propensity is ``epsilon / K + (1 - epsilon) * [it is the planned step 1]``, later steps
-    follow deterministically (propensity 1).
+    With probability ``epsilon`` step 1 is drawn from ``explore`` (candidate key ->
+    probability when exploring; uniform by default, or e.g.
+    :meth:`adaptive_router.policy.CostAwareExploration.exploration_distribution`) and the planned
+    steps dearer than it follow. Step 1's propensity is
+    ``epsilon * explore[step 1] + (1 - epsilon) * [it is the planned step 1]`` (the whole
+    distribution goes into the decision's ``propensities``); later steps follow
+    deterministically from the verifier's verdicts (propensity 1).
     """
     preds, costs = decision.predictions, decision.expected_costs_usd
     steps = policy.plan(preds, costs)
     planned = steps[0]
     keys = list(costs)
+    if explore is None:
+        probs = np.full(len(keys), 1.0 / len(keys))
+    else:
+        probs = np.array([max(0.0, float(explore.get(k, 0.0))) for k in keys])
+        probs = probs / probs.sum() if probs.sum() > 0 else np.full(len(keys), 1.0 / len(keys))
     explored = False
     if epsilon > 0:
         rng = np.random.default_rng(seed)
         if rng.random() < epsilon:
-            key = keys[int(rng.integers(0, len(keys)))]
+            key = keys[int(rng.choice(len(keys), p=probs))]
             if key != planned.key:
                 explored = True
                 dearer = [c for c in steps if costs[c.key] > costs[key]]
                 steps = [Candidate.from_key(key), *_trim(dearer, policy.max_steps - 1)]
-    p1 = epsilon / len(keys) + (1.0 - epsilon) * (steps[0].key == planned.key)
+    every = {k: float(epsilon * p + (1.0 - epsilon) * (k == planned.key)) for k, p in zip(keys, probs, strict=True)}
+    p1 = every[steps[0].key]
     chain = " > ".join(c.key for c in steps)
     reason = (f"exploring (epsilon {epsilon:g}): step 1 {steps[0].key}; cascade {chain}" if explored
               else f"cascade {chain} (router-proposed, cheapest plausible first); "
                    f"pre-call choice would be {decision.candidate.key}")
-    first = decision.model_copy(update={
-        "candidate": steps[0], "policy": policy.describe(), "reason": reason,
-        "explored": explored, "propensity": float(p1)})
-    return ServedPlan(steps=steps, propensities=[float(p1)] + [1.0] * (len(steps) - 1),
-                      decision=first, policy=policy)
+    update: dict[str, Any] = {"candidate": steps[0], "policy": policy.describe(), "reason": reason,
+                              "explored": explored, "propensity": p1}
+    if epsilon > 0 and "propensities" in Decision.model_fields:
+        update["propensities"] = every
+    return ServedPlan(steps=steps, propensities=[p1] + [1.0] * (len(steps) - 1),
+                      decision=decision.model_copy(update=update), policy=policy)
 
 
 def step_decision(plan: ServedPlan, index: int) -> Decision:

@@ -339,11 +339,18 @@ class AdaptiveRuntime:
     def plan_cascade(self, decision: Decision, knob: Mapping[str, float],
                      policy: CascadePolicy) -> ServedPlan:
         """The request's steps from a non-exploring decision, exploring on step 1 when the
-        knob or the settings give an epsilon (see :mod:`adaptive_router.served_cascade`)."""
+        knob or the settings give an epsilon, with the settings' ``explore_strategy`` (uniform
+        or cost-aware); see :mod:`adaptive_router.served_cascade`."""
         eps = knob.get("epsilon")
         eps = self.settings.explore_epsilon if eps is None else float(eps)
+        explore = None
+        if eps and getattr(self.settings, "explore_strategy", "uniform") == "cost-aware":
+            keys = list(decision.expected_costs_usd)
+            dist = CostAwareExploration(policy_from_knob(self.settings.policy), eps).exploration_distribution(
+                np.array([[decision.expected_costs_usd[k] for k in keys]]))[0]
+            explore = dict(zip(keys, dist.tolist(), strict=True))
         return plan_served_cascade(policy, decision, epsilon=eps or 0.0,
-                                   seed=self._next_seed() if eps else None)
+                                   seed=self._next_seed() if eps else None, explore=explore)
 
     def served_plan(self, state: Mapping[str, Any], decision: Decision) -> ServedPlan:
         """A plan back from :meth:`ServedPlan.as_state` (the proxy keeps JSON between its hooks);

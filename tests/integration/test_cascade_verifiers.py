@@ -154,6 +154,27 @@ async def test_exploration_acts_on_step_one_and_logs_its_propensity(paths, tmp_p
     assert explored and all(ln.decision["candidate"] == "strong#1" for ln in explored)
 
 
+async def test_cost_aware_exploration_draws_step_one_by_price(paths, tmp_path) -> None:
+    from adaptive_router.policy import CostAwareExploration, ThresholdPolicy
+
+    log = tmp_path / "traffic.jsonl"
+    hook = make_hook(paths, {"verifier": "agreement"}, log=log, explore_epsilon=1.0, explore_seed=5,
+                     explore_strategy="cost-aware")
+    for _ in range(8):
+        await serve(hook, AGREE)
+    lines = list(read_traffic_log(log))
+    costs = lines[0].decision["expected_costs_usd"]
+    keys = list(costs)
+    dist = CostAwareExploration(ThresholdPolicy(0.5), 1.0).exploration_distribution(
+        np.array([[costs[k] for k in keys]]))[0]
+    want = dict(zip(keys, dist, strict=True))
+    for ln in lines:
+        step1 = ln.cascade["steps"][0]["candidate"]
+        assert ln.propensity == pytest.approx(want[step1])
+        assert ln.decision["propensities"] == pytest.approx(want)
+    assert want["weak#3"] > want["strong#1"]
+
+
 async def test_accept_without_a_cascade_is_a_400(paths) -> None:
     from litellm.proxy._types import ProxyException
 
