@@ -6,7 +6,7 @@ a routed call's are (:class:`~adaptive_router.integrations.langchain_calls.Chose
 child runs, best of n, the call's cost); the verifier scores the kept answer and, while it is
 below ``accept``, the next step is drawn the same way. The plan, exploration, the verifier, the
 failure rules and the report are the core's (:mod:`adaptive_router.served_cascade`), the same
-the LiteLLM plugin uses. The returned message is the served step's, with ``usage_metadata``
+the LiteLLM plugin uses, run by the chat model's :class:`~adaptive_router.service.RoutingService`. The returned message is the served step's, with ``usage_metadata``
 summed over every step and ``response_metadata["cascade"]`` listing each step;
 ``response_metadata["cost_usd"]`` is the sum. The traffic log line has the plugin's form.
 
@@ -23,7 +23,7 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from adaptive_router.integrations.langchain_messages import selection_text
-from adaptive_router.integrations.langchain_reporting import response_metadata, traffic_line
+from adaptive_router.integrations.langchain_reporting import response_metadata
 from adaptive_router.integrations.langchain_sampling import Samples
 from adaptive_router.integrations.plugin_settings import CascadeSettings
 from langchain_core.messages import AIMessage, BaseMessage
@@ -31,43 +31,42 @@ from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from adaptive_router.best_of_n import Selection
-from adaptive_router.cascade import CascadePolicy, DrawnStep
+from adaptive_router.cascade import DrawnStep
 from adaptive_router.domain import Candidate, CostBreakdown, Decision
 from adaptive_router.errors import ConfigError, InvalidRequestError
-from adaptive_router.served_cascade import (
-    arun_served_cascade,
-    cascade_report,
-    plan_served_cascade,
-    step_decision,
-)
-from adaptive_router.verifiers import Verifier, load_verifier
+from adaptive_router.served_cascade import cascade_report, step_decision
+from adaptive_router.service import CascadeConfig
+from adaptive_router.verifiers import Verifier
 
 if TYPE_CHECKING:
     from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
 
 
-def cascade_settings(value: Any) -> tuple[CascadeSettings, Verifier | None] | None:
-    """``cascade=`` as settings plus an already-built verifier (a Verifier object may be given
-    as ``verifier``); None when cascades are off."""
+def cascade_config(value: Any) -> CascadeConfig | None:
+    """``cascade=`` as the core's :class:`CascadeConfig` (validated like the plugin's
+    ``cascade:`` settings; a Verifier object may be given as ``verifier``); None = off."""
     if value is None or value is False:
         return None
-    if isinstance(value, CascadeSettings):
-        return value, None
+    if isinstance(value, CascadeConfig):
+        return value
     if value is True:
-        return CascadeSettings(), None
+        value = {}
+    if isinstance(value, CascadeSettings):
+        value = value.model_dump()
     if not isinstance(value, Mapping):
         raise ConfigError(f"cascade must be a mapping such as {{'verifier': 'agreement', 'accept': 0.6}}, "
                           f"got {type(value).__name__}")
     raw = dict(value)
-    verifier = raw.get("verifier")
-    if isinstance(verifier, Verifier):
-        raw["verifier"] = verifier.describe()
-    else:
-        verifier = None
+    given = raw.get("verifier") if isinstance(raw.get("verifier"), Verifier) else None
+    if given is not None:
+        raw["verifier"] = given.describe()
     try:
-        return CascadeSettings.model_validate(raw), verifier
+        cs = CascadeSettings.model_validate(raw)
     except Exception as exc:
         raise ConfigError(f"invalid cascade settings: {exc}") from None
+    return CascadeConfig(verifier=given if given is not None else cs.verifier, accept=cs.accept,
+                         max_steps=cs.max_steps, skip_below=cs.skip_below,
+                         steps=tuple(cs.steps) if cs.steps else None)
 
 
 def applies(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> bool:
@@ -80,14 +79,18 @@ def applies(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> bool:
     return not own.get("tools") and not own.get("model")
 
 
-def _policy(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> CascadePolicy:
-    settings, _ = llm.cascade_config  # type: ignore[misc]
-    accept = own.get("accept")
-    if accept is None:
-        accept = llm.accept if llm.accept is not None else settings.accept
-    budget = own.get("budget_usd") if own.get("budget_usd") is not None else llm.budget_usd
-    return CascadePolicy(accept=accept, max_steps=settings.max_steps, budget_usd=budget,
-                         skip_below=settings.skip_below, steps=settings.steps)
+def _knob(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> dict[str, float]:
+    """The cascade's knob: ``accept`` (per call, else the field, else the cascade's), the call's
+    ``budget_usd`` (else the field's, when the call names no other knob) and ``epsilon``."""
+    knob: dict[str, float] = {"epsilon": float(own.get("epsilon", llm.epsilon) or 0.0)}
+    accept = own.get("accept") if own.get("accept") is not None else llm.accept
+    if accept is not None:
+        knob["accept"] = accept
+    per_call = any(own.get(k) is not None for k in ("threshold", "tradeoff", "budget_usd"))
+    budget = own.get("budget_usd") if per_call else llm.budget_usd
+    if budget is not None:
+        knob["budget_usd"] = budget
+    return knob
 
 
 async def arun(llm: ChatAdaptiveRouter, messages: list[BaseMessage], stop: list[str] | None,
@@ -95,11 +98,13 @@ async def arun(llm: ChatAdaptiveRouter, messages: list[BaseMessage], stop: list[
                sync: bool = False) -> ChatResult:
     """One cascaded call. ``sync``: draw with the models' sync methods (``_generate``'s path,
     whose callback manager is a sync one), in worker threads."""
-    policy = _policy(llm, own)
+    service = llm.service
+    knob = _knob(llm, own)
+    policy = service.cascade_policy(knob)
+    assert policy is not None  # applies() checked that a cascade is configured
     chat = convert_to_openai_messages(messages)
-    base = await asyncio.to_thread(llm.engine.decide, chat, llm.policy({**own, "epsilon": 0.0}))
-    epsilon = own.get("epsilon", llm.epsilon) or 0.0
-    plan = plan_served_cascade(policy, base, epsilon=float(epsilon))
+    base = await asyncio.to_thread(service.decide, chat, llm.policy({**own, "epsilon": 0.0}))
+    plan = service.plan_cascade(base, knob, policy)
     prompt = llm._prompt_text(messages)
     drawn: dict[int, tuple[Decision, Samples, Selection, CostBreakdown]] = {}
 
@@ -115,8 +120,7 @@ async def arun(llm: ChatAdaptiveRouter, messages: list[BaseMessage], stop: list[
                          selector_scores=list(selection.scores), group=decision.model)
 
     first = await draw(plan.steps[0], 0)  # no answer yet: a failure here fails the call
-    served = await arun_served_cascade(prompt, plan, first, draw, lambda: averifier(llm),
-                                       policy.accept)
+    served = await service.arun_cascade(prompt, plan, first, draw)
     report = cascade_report(served, plan.propensities)
     outcome = served.outcome
     total = outcome.total_cost_usd
@@ -134,46 +138,12 @@ async def arun(llm: ChatAdaptiveRouter, messages: list[BaseMessage], stop: list[
                         usage_metadata={"input_tokens": inputs, "output_tokens": outputs,
                                         "total_tokens": inputs + outputs},
                         response_metadata=metadata)
-    _log(llm, messages, drawn[0], report, total, started)
+    d1, samples1, selection1, cost1 = drawn[0]
+    llm._log_traffic(messages, d1, samples1,
+                     {**response_metadata(d1, samples1, selection1, cost1), "cost_usd": total}, started,
+                     cascade=report)
     return ChatResult(generations=[ChatGeneration(message=message)],
                       llm_output={"model_name": decision.model, "cost_usd": total})
-
-
-def _log(llm: ChatAdaptiveRouter, messages: list[BaseMessage],
-         step1: tuple[Decision, Samples, Selection, CostBreakdown], report: dict[str, Any],
-         total: float, started: float) -> None:
-    """The traffic log line: step 1's decision and samples, the summed cost, every step under
-    ``cascade`` (the LiteLLM plugin's form). A log error never fails the call."""
-    if llm.traffic_log is None:
-        return
-    decision, samples, selection, cost = step1
-    metadata = {**response_metadata(decision, samples, selection, cost), "cost_usd": total}
-    try:
-        line = traffic_line(llm._prompt_text(messages), messages, decision, samples, metadata, started)
-        llm.traffic_log.write(line.model_copy(update={"cascade": report}))
-    except Exception as exc:  # the answer matters more than its log line
-        import logging
-
-        logging.getLogger(__name__).warning("could not write the traffic log line: %s", exc)
-
-
-async def averifier(llm: ChatAdaptiveRouter) -> Verifier:
-    """The chat model's verifier, built once (a folder is loaded off the event loop)."""
-    return await asyncio.to_thread(verifier, llm)
-
-
-_LOCK = threading.Lock()
-
-
-def verifier(llm: ChatAdaptiveRouter) -> Verifier:
-    cached = llm._verifier
-    if cached is not None:
-        return cached
-    with _LOCK:
-        if llm._verifier is None:
-            settings, given = llm.cascade_config  # type: ignore[misc]
-            llm._verifier = given if given is not None else load_verifier(settings.verifier)
-    return llm._verifier
 
 
 def run_sync(coro: Coroutine[Any, Any, ChatResult]) -> ChatResult:

@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -61,15 +62,13 @@ from adaptive_router.integrations.langchain_reporting import (
     aannounce_decision,
     announce_decision,
     child_callbacks,
-    realised_cost,
     response_metadata,
-    traffic_line,
     usage_totals,
 )
 from adaptive_router.integrations.langchain_routing import (
     DEFAULT_THRESHOLD,
     KNOBS,
-    call_policy,
+    call_knob,
     can_call_tools,
     restrict_decision,
     split_call_kwargs,
@@ -89,10 +88,11 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
-from adaptive_router.best_of_n import Selection, select_best
+from adaptive_router.best_of_n import Selection
 from adaptive_router.domain import CostBreakdown, Decision
 from adaptive_router.engine import RoutingEngine
 from adaptive_router.policy import Policy
+from adaptive_router.service import CascadeConfig, RoutingService
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,7 @@ class ChatAdaptiveRouter(BaseChatModel):
                                  description="a cascade's acceptance level (overrides cascade's)")
 
     _engine: RoutingEngine = PrivateAttr()
-    _cascade_config: Any = PrivateAttr(default=None)
-    _verifier: Any = PrivateAttr(default=None)
+    _service: RoutingService = PrivateAttr()
 
     # -- construction -------------------------------------------------------------------------
     @model_validator(mode="before")
@@ -158,15 +157,26 @@ class ChatAdaptiveRouter(BaseChatModel):
 
     @model_validator(mode="after")
     def _build_engine(self) -> ChatAdaptiveRouter:
+        """The core's routing service for this chat model's fleet, router, knob fields, selector,
+        reward model, traffic log and cascade (LangChain only translates messages and calls)."""
         check_parts(self.fleet, self.models, self.router, self.reward_model)
-        self._engine = RoutingEngine(self.fleet, self.router, policy=self.policy())
-        self._cascade_config = langchain_cascade.cascade_settings(self.cascade)
+        fields_knob = call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon)
+        self._service = RoutingService(
+            self.fleet, self.router, default_knob={k: v for k, v in fields_knob.items() if k != "epsilon"},
+            explore_epsilon=self.epsilon, selector=self._selector, reward_model=self.reward_model,
+            traffic_log=self.traffic_log, cascade=langchain_cascade.cascade_config(self.cascade))
+        self._engine = self._service.engine
         return self
 
     @property
-    def cascade_config(self) -> Any:
-        """(CascadeSettings, a given Verifier or None) when cascades are on, else None."""
-        return self._cascade_config
+    def service(self) -> RoutingService:
+        """The core routing service behind this chat model."""
+        return self._service
+
+    @property
+    def cascade_config(self) -> CascadeConfig | None:
+        """The cascade this chat model runs (None: pre-call routing only)."""
+        return self._service.cascade_config
 
     # -- LangChain plumbing -------------------------------------------------------------------
     @property
@@ -212,7 +222,8 @@ class ChatAdaptiveRouter(BaseChatModel):
 
     def policy(self, overrides: Mapping[str, Any] | None = None) -> Policy:
         """The policy of a call: the per-call knob if one is given, else the fields' knob."""
-        return call_policy({k: getattr(self, k) for k in KNOBS}, self.epsilon, overrides)
+        return self._service.policy_for(call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon,
+                                                  overrides))
 
     def target(self, model: str) -> BaseChatModel | str:
         """What serves a fleet model: its LangChain chat model, else its LiteLLM name."""
@@ -224,7 +235,7 @@ class ChatAdaptiveRouter(BaseChatModel):
     def decide(self, messages: list[BaseMessage], **kwargs: Any) -> Decision:
         """The (model, n) decision for ``messages`` under this call's knob and constraints."""
         policy = self.policy(kwargs)
-        decision = self._engine.decide(convert_to_openai_messages(messages), policy)
+        decision = self._service.decide(convert_to_openai_messages(messages), policy)
         return restrict_decision(decision, policy, self.fleet.candidate_keys, pinned=kwargs.get("model"),
                                  tool_capable=self.supports_tools if kwargs.get("tools") else None)
 
@@ -254,11 +265,11 @@ class ChatAdaptiveRouter(BaseChatModel):
     def _select(self, prompt: str, samples: Samples) -> Selection:
         if len(samples.messages) == 1:  # nothing to choose among: no reward model call, no cost
             return Selection(index=0, selector="first")
-        return select_best(prompt, [selection_text(m) for m in samples.messages],
-                           selector=self._selector, reward_model=self.reward_model)
+        return self._service.select(prompt, [selection_text(m) for m in samples.messages])
 
     def _cost(self, decision: Decision, samples: Samples, selection: Selection) -> CostBreakdown:
-        return realised_cost(self._engine.cost_model, self.reward_model, decision, samples, selection)
+        return self._service.realised_cost(decision.model, samples.prompt_tokens,
+                                           samples.output_tokens, selection)
 
     @staticmethod
     def usage(samples: Samples) -> dict[str, int]:
@@ -279,15 +290,26 @@ class ChatAdaptiveRouter(BaseChatModel):
                           llm_output={"model_name": decision.model, "cost_usd": cost.total_usd})
 
     def _log_traffic(self, messages: list[BaseMessage], decision: Decision, samples: Samples,
-                     metadata: Mapping[str, Any], started: float) -> None:
-        """Append the call to the traffic log (never fails the call: a log error is a warning)."""
+                     metadata: Mapping[str, Any], started: float,
+                     cascade: Mapping[str, Any] | None = None) -> None:
+        """Append the call to the traffic log, in the form the LiteLLM plugin writes (the
+        service's line; a log error never fails the call)."""
         if self.traffic_log is None:
             return
         try:
-            self.traffic_log.write(traffic_line(self._prompt_text(messages), messages, decision,
-                                                samples, metadata, started))
+            line = self._service.log_line(
+                request_id=uuid.uuid4().hex, decision=decision, prompt=self._prompt_text(messages),
+                messages=convert_to_openai_messages(messages),
+                samples=[selection_text(m) for m in samples.messages],
+                scores=list(metadata.get("reward_scores") or []),
+                chosen_index=int(metadata.get("selected_index") or 0),
+                prompt_tokens=samples.prompt_tokens, output_tokens=samples.output_tokens,
+                cost_usd=float(metadata["cost_usd"]), latency_s=time.perf_counter() - started,
+                group=decision.model, cascade=cascade)
         except Exception as exc:  # the answer matters more than its log line
-            log.warning("could not write the traffic log line: %s", exc)
+            log.warning("could not build the traffic log line: %s", exc)
+            return
+        self._service.write_log(line)
 
     def _finish(self, messages: list[BaseMessage], decision: Decision, samples: Samples,
                 selection: Selection, started: float) -> ChatResult:

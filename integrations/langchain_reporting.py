@@ -2,17 +2,14 @@
 
 The chosen model's calls run as child runs of the router's run, so traces nest them; the
 decision goes out as a custom event to every callback handler; the returned message carries the
-decision and the dollar cost in ``response_metadata``; the traffic log gets one line that
-``adaptive-router retrain`` can learn from.
+decision and the dollar cost in ``response_metadata``. The cost and the traffic log line are the
+core routing service's (:class:`adaptive_router.service.RoutingService`), as in the LiteLLM plugin.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
 from typing import Any
 
-from adaptive_router.integrations.langchain_messages import selection_text
 from adaptive_router.integrations.langchain_sampling import Samples
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -20,14 +17,9 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.messages import BaseMessage
-from langchain_core.messages.utils import convert_to_openai_messages
 
 from adaptive_router.best_of_n import Selection
-from adaptive_router.cost import CostModel
 from adaptive_router.domain import CostBreakdown, Decision
-from adaptive_router.reward import RewardModel
-from adaptive_router.traffic import TrafficLogLine
 
 DECISION_EVENT = "adaptive_router_decision"
 #: Tag of the chosen model's runs, so a trace shows which child run the router chose.
@@ -80,16 +72,6 @@ def usage_totals(samples: Samples) -> dict[str, int]:
             "total_tokens": int(samples.prompt_tokens) + out}
 
 
-def realised_cost(cost_model: CostModel, reward_model: RewardModel | None, decision: Decision,
-                  samples: Samples, selection: Selection) -> CostBreakdown:
-    """Dollars of the call: the prompt once per call made, every sample's output, and the
-    reward model's scoring when it chose."""
-    reward_cost = 0.0
-    if selection.selector == "reward" and selection.scores and reward_model is not None:
-        reward_cost = float(reward_model.cost_per_pair_usd) * len(selection.scores)
-    return cost_model.realised(decision.model, samples.prompt_tokens, samples.output_tokens, reward_cost)
-
-
 def response_metadata(decision: Decision, samples: Samples, selection: Selection,
                       cost: CostBreakdown) -> dict[str, Any]:
     """The returned message's ``response_metadata``: decision, samples, selection and cost."""
@@ -114,23 +96,3 @@ def response_metadata(decision: Decision, samples: Samples, selection: Selection
         "chosen_model_metadata": {k: v for k, v in chosen_meta.items()
                                   if isinstance(v, str | int | float | bool | type(None))},
     }
-
-
-def traffic_line(prompt: str, messages: list[BaseMessage], decision: Decision, samples: Samples,
-                 metadata: Mapping[str, Any], started: float) -> TrafficLogLine:
-    """The traffic log line of a call (the same schema the LiteLLM plugin writes)."""
-    return TrafficLogLine(
-        prompt=prompt,
-        messages=convert_to_openai_messages(messages),
-        decision=decision.as_dict(),
-        samples=[selection_text(m) for m in samples.messages],
-        reward_scores=list(metadata.get("reward_scores") or []),
-        chosen_index=int(metadata.get("selected_index") or 0),
-        prompt_tokens=samples.prompt_tokens,
-        output_tokens=list(samples.output_tokens),
-        cost_usd=float(metadata["cost_usd"]),
-        latency_s=time.perf_counter() - started,
-        model_group=decision.model,
-        explored=decision.explored,
-        propensity=decision.propensity,
-    )

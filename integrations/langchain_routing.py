@@ -32,16 +32,21 @@ def call_policy(fields: Mapping[str, Any], epsilon: float,
     ``fields`` holds the chat model's knob fields (None when unset); one per-call knob replaces
     them all, since two knobs at once would be ambiguous.
     """
+    return policy_from_knob(call_knob(fields, epsilon, overrides))
+
+
+def call_knob(fields: Mapping[str, Any], epsilon: float,
+              overrides: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The knob of a call (what :meth:`RoutingService.policy_for` reads): one of threshold /
+    tradeoff / budget_usd, and always ``epsilon`` (0 means no exploration, not "the default")."""
     overrides = overrides or {}
     knob = {k: fields[k] for k in KNOBS if fields.get(k) is not None}
     if any(overrides.get(k) is not None for k in KNOBS):
         knob = {k: overrides[k] for k in KNOBS if overrides.get(k) is not None}
     if not knob:
         knob = {"threshold": DEFAULT_THRESHOLD}
-    epsilon = overrides.get("epsilon", epsilon)
-    if epsilon:
-        knob["epsilon"] = epsilon
-    return policy_from_knob(knob)
+    knob["epsilon"] = float(overrides.get("epsilon", epsilon) or 0.0)
+    return knob
 
 
 def split_call_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
