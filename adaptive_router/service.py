@@ -180,6 +180,16 @@ class RoutingService:
             return EpsilonExploration(base, eps, seed=self._next_seed())
         return base
 
+    @staticmethod
+    def merge_knob(base: Mapping[str, float], request: Mapping[str, float]) -> dict[str, float]:
+        """A request's knob over a base one (an alias's): a request naming a policy knob replaces
+        the base's policy knob; ``epsilon`` and ``accept`` are kept unless the request sets them."""
+        knob = dict(base)
+        if any(k in request for k in POLICY_KNOBS):
+            knob = {k: v for k, v in knob.items() if k not in POLICY_KNOBS}
+        knob.update(request)
+        return knob
+
     def _next_seed(self) -> int | None:
         """A fresh seed per request from one seeded stream: reproducible, never the same draw."""
         if self._seeds is None:

@@ -67,7 +67,7 @@ from adaptive_router.integrations.litellm_runtime import (
     RoutedResult,
     usage_tokens,
 )
-from adaptive_router.integrations.plugin_settings import EXTRA_KNOBS, PluginSettings, validate_knob
+from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
 from litellm.integrations.custom_logger import CustomLogger
 
 from adaptive_router.domain import Decision
@@ -75,6 +75,7 @@ from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequ
 from adaptive_router.pricing import counter_for
 from adaptive_router.prompts import content_text, prompt_from_messages
 from adaptive_router.served_cascade import ServedPlan
+from adaptive_router.service import RoutingService
 from adaptive_router.traffic import TrafficLogLine
 from adaptive_router.verifiers.base import Verifier
 
@@ -365,10 +366,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             if isinstance(md, dict) and "adaptive_router" in md:
                 # the Responses and Anthropic APIs forward `metadata` to the provider: take ours out
                 raw = md.pop("adaptive_router") if call in SINGLE_OUTPUT_CALLS else md["adaptive_router"]
-                req = validate_knob(raw, where="metadata.adaptive_router")
-                if any(k in req for k in ("threshold", "tradeoff", "budget_usd")):
-                    knob = {k: v for k, v in knob.items() if k in EXTRA_KNOBS}
-                knob.update(req)
+                knob = RoutingService.merge_knob(knob, validate_knob(raw, where="metadata.adaptive_router"))
                 break
         return knob
 

@@ -43,12 +43,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adaptive_router.integrations.litellm_runtime import ESCALATION_PARAMS, AdaptiveRuntime, RoutedResult
-from adaptive_router.integrations.plugin_settings import EXTRA_KNOBS, PluginSettings, validate_knob
+from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
 from litellm.router import CustomRoutingStrategyBase
 
 from adaptive_router.domain import Candidate, Decision
 from adaptive_router.errors import InvalidRequestError, SamplingError
 from adaptive_router.served_cascade import ServedPlan
+from adaptive_router.service import RoutingService
 
 _STATE_LIMIT = 10_000
 
@@ -92,10 +93,8 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
         knob = dict(self.settings.knob_for_alias(model) or {})
         md = (request_kwargs or {}).get("metadata")
         if isinstance(md, Mapping) and md.get("adaptive_router") is not None:
-            req = validate_knob(md["adaptive_router"], where="metadata.adaptive_router")
-            if any(k in req for k in ("threshold", "tradeoff", "budget_usd")):
-                knob = {k: v for k, v in knob.items() if k in EXTRA_KNOBS}
-            knob.update(req)
+            knob = RoutingService.merge_knob(knob, validate_knob(md["adaptive_router"],
+                                                                 where="metadata.adaptive_router"))
         return knob
 
     @staticmethod
