@@ -32,8 +32,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "whole_number_answer", "negative_answer", "answer_magnitude_log", "statements_log",
     "false_statements", "any_false_statement", "unused_prompt_numbers", "hedges",
     "samples_log", "agreement", "has_agreement", "earlier_agreement", "has_earlier",
-    "prior", "has_prior",
+    "prior", "has_prior", "final_is_last_result", "final_in_working", "marked_final",
 )
+#: How a solution marks its final answer ("#### 42", "the answer is", \\boxed{}).
+_MARKED = re.compile(r"####|answer is|\\boxed\{", re.IGNORECASE)
 
 
 def _number(text: str) -> float | None:
@@ -41,6 +43,12 @@ def _number(text: str) -> float | None:
         return float(text.replace(",", ""))
     except ValueError:
         return None
+
+
+def _last_result(text: str) -> float | None:
+    """The right-hand side of the text's last ``a op b = r`` statement."""
+    found = _STATEMENT.findall(text)
+    return _number(found[-1][1]) if found else None
 
 
 def _arithmetic(text: str) -> tuple[int, int]:
@@ -82,6 +90,9 @@ def step_features(ev: Evidence) -> list[float]:
     unused = sum(1 for x in given if x not in used) / len(given) if given else 0.0
     lower = answer.lower()
     share, count = agreement_share(ev)
+    last = _last_result(answer)
+    cut = answer.rfind(final) if final else -1
+    working = _numbers(answer[:cut]) if cut > 0 else set()
     earlier_share = 0.0
     if ev.earlier:
         earlier_share, _ = agreement_share(Evidence(prompt, (answer,), 0, ev.earlier))
@@ -96,6 +107,8 @@ def step_features(ev: Evidence) -> list[float]:
         math.log(len(ev.samples)) / 3, 0.0 if count == 0 else share, float(count > 0),
         earlier_share, float(bool(ev.earlier)),
         ev.prior if ev.prior is not None else 0.5, float(ev.prior is not None),
+        float(value is not None and last is not None and abs(value - last) < 1e-9),
+        float(value is not None and value in working), float(bool(_MARKED.search(answer))),
     ]
 
 
