@@ -160,7 +160,9 @@ def eval_routers(
                                                             "(default: a uniformly random sample).")] = None,
     checkpoints: Annotated[Path | None, typer.Option(help="Folder of trained routers: <DIR>/<name> "
                                                           "is loaded, or trained and saved there.")] = None,
-    knob: Annotated[str, typer.Option(help="The policy knob to sweep: threshold or tradeoff.")] = "threshold",
+    knob: Annotated[str, typer.Option(help="The policy knob to sweep: threshold, tradeoff, or best (both, "
+                                           "reporting the family that saves more at the best single "
+                                           "model's quality).")] = "best",
     decontaminate: Annotated[bool, typer.Option(help="Drop test prompts with cosine >= 0.95 to a "
                                                      "training prompt.")] = True,
     columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"

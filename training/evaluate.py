@@ -288,6 +288,11 @@ def evaluate_router(
     records = list(records)
     if not records:
         raise DataError("no records to evaluate on")
+    if knob == "best":
+        return _best_knob_family(router, records, fleet, quality_score, selector_score, name, progress, repeats)
+    own = getattr(router, "default_knob", None) or {}
+    if knob in own and default_knob == DEFAULT_THRESHOLD:  # the checkpoint's validated default
+        default_knob = float(own[knob])
     keys = list(router.candidate_keys)
     quality = quality_matrix(records, keys, quality_score, selector_score)
     cost = cost_matrix(records, keys, fleet)
@@ -318,6 +323,30 @@ def evaluate_router(
     result["knob"] = knob
     result["default_knob"] = default_knob
     result["repeats"] = max(1, repeats)
+    return result
+
+
+def _best_knob_family(router: Router, records: Sequence[Record], fleet: Fleet, quality_score: str,
+                      selector_score: str | None, name: str | None, progress: bool,
+                      repeats: int) -> dict[str, Any]:
+    """Both knob families swept; the one with the larger saving at the best single model's
+    quality (then the larger AIQ) is reported, the other's summary beside it."""
+    runs = {family: evaluate_router(router, records, fleet, quality_score, selector_score, name=name,
+                                    knob=family, progress=progress and family == "threshold",
+                                    repeats=repeats)
+            for family in ("threshold", "tradeoff")}
+    if router.uses_labels:
+        return runs["threshold"]
+
+    def merit(res: dict[str, Any]) -> tuple[float, float]:
+        saving = res.get("saving_at_100")
+        return (saving if saving is not None else -np.inf, res.get("aiq") or -np.inf)
+
+    best = max(runs, key=lambda f: merit(runs[f]))
+    result = runs[best]
+    result["knob_families"] = {f: {k: r.get(k) for k in ("saving_at_99", "saving_at_100", "aiq", "apgr",
+                                                         "apgr_cost", "quality", "cost_per_1k_usd")}
+                               for f, r in runs.items()}
     return result
 
 

@@ -250,6 +250,12 @@ def train_on_datasets(
     router = train_router(name, tr_all, va_all, keys, quality_score, out_dir=None, seed=seed,
                           progress=progress, **params)
     report = dict(getattr(router, "training_report", {}))
+    if not roles and va_all:
+        from adaptive_router.training.default_knob import choose_default_knob
+
+        choice = choose_default_knob(router, va_all, datasets[0].fleet, quality_score)
+        router.default_knob = choice["knob"]
+        report["default_knob"] = choice
     report["data"] = list(data)
     report["records_used"] = {ds.name: len(ds.records) for ds in datasets}
     if command:

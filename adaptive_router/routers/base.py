@@ -30,6 +30,9 @@ class Router(ABC):
     uses_labels: ClassVar[bool] = False
     #: How many prompts :meth:`predict_batch` hands to :meth:`_predict` at once.
     batch_size: int = 64
+    #: The knob this router serves with when a request sends none (``{"tradeoff": 0.3}``), chosen
+    #: on validation by ``adaptive-router train``; None = the integration's own default.
+    default_knob: dict[str, float] | None = None
 
     def __init__(self, candidate_keys: Sequence[str]) -> None:
         if not candidate_keys:
@@ -98,7 +101,9 @@ class Router(ABC):
         return cls(**config)
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        cfg = {"router_type": self.name, "params": self.get_config()}
+        cfg: dict[str, Any] = {"router_type": self.name, "params": self.get_config()}
+        if self.default_knob:
+            cfg["default_knob"] = dict(self.default_knob)
         return save_checkpoint(directory, "router", cfg, self.get_tensors())
 
     @classmethod
@@ -112,7 +117,19 @@ class Router(ABC):
             from adaptive_router.errors import CheckpointError
 
             raise CheckpointError(f"{directory} holds a {klass.name} router, not a {cls.name}")
-        return klass.from_state(cfg.get("params", {}), load_tensors(directory), Path(directory))
+        router = klass.from_state(cfg.get("params", {}), load_tensors(directory), Path(directory))
+        knob = cfg.get("default_knob")
+        if knob is not None:
+            from adaptive_router.errors import AdaptiveRouterError, CheckpointError
+            from adaptive_router.policy import policy_from_knob
+
+            try:
+                policy_from_knob(knob if isinstance(knob, dict) else {"": knob})
+            except AdaptiveRouterError as exc:
+                raise CheckpointError(f"{directory}/config.json: default_knob {knob!r} is not a routing knob "
+                                      f"({exc}); remove it or retrain the router") from None
+            router.default_knob = dict(knob)
+        return router
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(candidates={self.candidate_keys})"
