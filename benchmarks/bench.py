@@ -20,6 +20,8 @@ One run, one table (printed, and written to ``docs/bench.md`` with the raw figur
    alternating rounds so that both proxies see the same background load.
 3. **Memory**: resident size of each proxy after its load (the plugin's with the router loaded).
 4. **The plugin's added p50** at concurrency 1 for a 20-word prompt.
+5. **A cascade** (issue 14) through the proxy against always calling the top model, on replay
+   deployments with set latencies: p50 / p99 latency and mean cost per request.
 
 Run ``.venv/bin/python benchmarks/bench.py --help`` for the knobs (``--quick`` for a smoke run).
 """
@@ -541,12 +543,102 @@ def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# -- 5. a cascade against always calling the top model ----------------------------------------------
+def write_cascade_workspace(work: Path, prompts: list[str], escalate_every: int,
+                            weak_ms: float, strong_ms: float) -> dict[str, Path]:
+    """Records, fleet, a prior router and a proxy config with the plugin's cascade on.
+
+    The weak model's three recorded samples agree on most prompts (the cascade stops at step 1)
+    and give three different answers on every ``escalate_every``-th one (step 2, the strong
+    model, runs); each replay deployment answers after its set latency (``latency_ms``).
+    """
+    from adaptive_router.integrations.litellm_proxy_process import replay_deployment, write_proxy_config
+
+    from adaptive_router.records import ModelSamples, Record, write_records
+    from adaptive_router.routers.prior import PriorRouter
+
+    records = []
+    for i, prompt in enumerate(prompts):
+        answers = [i, i + 1, i + 2] if i % escalate_every == 0 else [i, i, i]
+        records.append(Record(id=f"c{i}", prompt=prompt, source="bench", models={
+            "weak": ModelSamples(responses=[f"Working it through, the answer is {a}." for a in answers],
+                                 token_num_prompt=30, token_num_responses=[40, 40, 40]),
+            "strong": ModelSamples(responses=[f"Step by step, the answer is {i}."], token_num_prompt=30,
+                                   token_num_responses=[40])}))
+    write_records(records, work / "cascade-records.jsonl")
+    (work / "cascade-fleet.yaml").write_text(yaml.safe_dump({
+        "reference": "strong", "selector": "majority",
+        "models": [{"name": "weak", "litellm_model": "weak-replay", "n": [3], "expected_output_tokens": 40},
+                   {"name": "strong", "litellm_model": "strong-replay", "n": [1], "expected_output_tokens": 40}],
+    }), encoding="utf-8")
+    priors = {"weak#3": 0.6, "strong#1": 0.9}
+    PriorRouter(list(priors), priors).save_pretrained(work / "cascade-router")
+    deployments = [replay_deployment("strong-replay", "strong", 2.5e-06, 1.0e-05, latency_ms=strong_ms),
+                   replay_deployment("weak-replay", "weak", 1.5e-07, 6.0e-07, latency_ms=weak_ms)]
+    config = write_proxy_config(work / "cascade.yaml", deployments, plugin={
+        "fleet": str(work / "cascade-fleet.yaml"), "router": str(work / "cascade-router"),
+        "traffic_log": str(work / "cascade-traffic.jsonl"),
+        "cascade": {"verifier": "agreement", "accept": 0.6, "max_steps": 2}},
+        router_settings={"num_retries": 0})
+    return {"config": config, "records": work / "cascade-records.jsonl"}
+
+
+def measure_cascade(args: argparse.Namespace) -> dict[str, Any]:
+    """p50 latency and cost per request of the proxy's cascade against always calling the top
+    model, through ONE proxy (the top model is asked by its model-group name, which the plugin
+    passes through), in interleaved requests at concurrency 1 so both see the same load."""
+    import httpx
+    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+
+    work = Path(tempfile.mkdtemp(prefix="adaptive-router-bench-cascade-"))
+    warmup, n = 4, args.cascade_requests
+    prompts = PromptPool(20, seed=4, tag="c").take(warmup + n)
+    paths = write_cascade_workspace(work, prompts, args.cascade_escalate_every,
+                                    args.cascade_weak_ms, args.cascade_strong_ms)
+    env = {"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(paths["records"])}
+    runs: dict[str, dict[str, list[Any]]] = {k: {"latency_s": [], "cost_usd": [], "steps": []}
+                                             for k in ("cascade", "top")}
+    errors: list[str] = []
+    print(f"[bench] cascade: {n} interleaved requests each (weak {args.cascade_weak_ms:g} ms, "
+          f"strong {args.cascade_strong_ms:g} ms)", file=sys.stderr)
+    with LiteLLMProxy(paths["config"], env=env, log_path=work / "cascade-proxy.log") as proxy, \
+            httpx.Client(base_url=proxy.base_url, headers=proxy.headers, timeout=120) as client:
+        for i, prompt in enumerate(prompts):
+            for which, model in (("cascade", "adaptive-router"), ("top", "strong-replay")):
+                t0 = time.perf_counter()
+                r = client.post("/v1/chat/completions",
+                                json={"model": model, "messages": [{"role": "user", "content": prompt}]})
+                took = time.perf_counter() - t0
+                if r.status_code != 200:
+                    errors.append(f"{which}: {r.status_code} {r.text[:200]}")
+                    continue
+                if i < warmup:
+                    continue
+                cost = r.headers.get("x-adaptive-router-cost-usd" if which == "cascade"
+                                     else "x-litellm-response-cost")
+                runs[which]["latency_s"].append(took)
+                runs[which]["cost_usd"].append(float(cost) if cost else float("nan"))
+                runs[which]["steps"].append(r.headers.get("x-adaptive-router-steps", "strong#1"))
+    out: dict[str, Any] = {"requests": n, "escalate_every": args.cascade_escalate_every,
+                           "weak_latency_ms": args.cascade_weak_ms,
+                           "strong_latency_ms": args.cascade_strong_ms, "errors": errors[:5],
+                           "error_count": len(errors), "workspace": str(work)}
+    for which, r in runs.items():
+        out[which] = {"p50_ms": pct_ms(r["latency_s"], 50), "p99_ms": pct_ms(r["latency_s"], 99),
+                      "mean_cost_usd": float(np.nanmean(r["cost_usd"])) if r["cost_usd"] else float("nan"),
+                      "escalated_share": (float(np.mean([">" in s for s in r["steps"]]))
+                                          if which == "cascade" and r["steps"] else None),
+                      "requests": len(r["latency_s"])}
+    return out
+
+
 # -- the table ---------------------------------------------------------------------------------------
 def _ok(flag: bool) -> str:
     return "met" if flag else "NOT met"
 
 
-def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> str:
+def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None,
+                cascade: dict[str, Any] | None = None) -> str:
     rows = ["| # | measure | adaptive-router | reference | ratio | target |",
             "|---|---|---|---|---|---|"]
     if inproc:
@@ -636,6 +728,15 @@ def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None) -> 
             target = f"<= {TARGET_ADDED_P50_MS:g} ms: {_ok(added <= TARGET_ADDED_P50_MS)}"
             rows.append(f"| 4 | {which}: added p50 at concurrency 1, 20-word prompt | {added:+.1f} ms | "
                         f"plain LiteLLM p50 {c1['plain']['p50_ms']:.1f} ms | | {target} |")
+    if cascade:
+        cs, top = cascade["cascade"], cascade["top"]
+        rows.append(
+            f"| 5 | proxy cascade weak#3 > strong#1 (agreement >= 0.6; weak {cascade['weak_latency_ms']:g} ms, "
+            f"strong {cascade['strong_latency_ms']:g} ms), concurrency 1: p50 / p99, mean cost | "
+            f"{cs['p50_ms']:.0f} / {cs['p99_ms']:.0f} ms, ${cs['mean_cost_usd']:.6f} "
+            f"({cs['escalated_share']:.0%} escalated; {cascade['error_count']} errors) | always the top "
+            f"model: {top['p50_ms']:.0f} / {top['p99_ms']:.0f} ms, ${top['mean_cost_usd']:.6f} | "
+            f"p50 {cs['p50_ms'] / top['p50_ms']:.2f}x, cost {cs['mean_cost_usd'] / top['mean_cost_usd']:.2f}x | |")
     return "\n".join(rows)
 
 
@@ -670,6 +771,13 @@ def write_docs(table: str, data: dict[str, Any], out_md: Path, out_json: Path, c
                            f"{proxy['requests_sent'][name]} requests" for name in proxy["variants"] if name != "plain")
         notes.append(f"- Proxy router: {proxy['router_note']}. Replay deployments on 127.0.0.1 (no "
                      f"network), the same for every proxy; plugin settings {proxy['variants']}; {logged}.")
+    cascade = data.get("cascade") or {}
+    if cascade:
+        notes.append(f"- Cascade (5): one proxy with `cascade: {{verifier: agreement, accept: 0.6}}` over replay "
+                     f"deployments with set latencies; one prompt in {cascade['escalate_every']} has weak samples that "
+                     f"disagree; {cascade['requests']} requests each, the cascade and the top model "
+                     f"(asked by its group name through the same proxy) interleaved; cost from "
+                     f"`x-adaptive-router-cost-usd` (all steps) and `x-litellm-response-cost`.")
     m = data["machine"]
     notes.append(f"- Machine: {m.get('cpus')} CPUs, load average {m.get('load_average_1m_at_end', '?'):.1f} "
                  f"at the end (the CPUs are shared; ratios come from interleaved measurements of one run).")
@@ -704,6 +812,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--compare-int8", action=argparse.BooleanOptionalAction, default=True,
                     help="also run a plugin proxy with the int8 encoder (quantize_encoder: true)")
     ap.add_argument("--skip-proxy", action="store_true")
+    ap.add_argument("--skip-cascade", action="store_true", help="no cascade row (5)")
+    ap.add_argument("--cascade-requests", type=int, default=60,
+                    help="requests each for the cascade and the always-top baseline")
+    ap.add_argument("--cascade-escalate-every", type=int, default=3,
+                    help="every k-th prompt's weak samples disagree (the cascade escalates)")
+    ap.add_argument("--cascade-weak-ms", type=float, default=150.0, help="the weak replay model's latency")
+    ap.add_argument("--cascade-strong-ms", type=float, default=600.0, help="the strong replay model's latency")
     ap.add_argument("--skip-in-process", action="store_true")
     ap.add_argument("--skip-int8", action="store_true")
     ap.add_argument("--out", type=Path, default=DOCS / "bench.md")
@@ -713,6 +828,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.reps, args.batch_reps, args.rounds = 8, 1, 1
         args.requests_c1, args.requests_c8, args.requests_c32 = 10, 40, 64
+        args.cascade_requests = 12
     args.checkpoints = args.checkpoints or bench_dir() / "checkpoints"
     return args
 
@@ -724,11 +840,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     inproc = None if args.skip_in_process else measure_in_process(args)
     proxy = None if args.skip_proxy else measure_proxy(args)
-    table = build_table(inproc, proxy)
+    cascade = None if args.skip_cascade else measure_cascade(args)
+    table = build_table(inproc, proxy, cascade)
     data = {"command": command, "started": started,
             "finished": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "duration_s": time.time() - started, "machine": machine_facts(),
-            "in_process": inproc, "proxy": proxy, "table": table}
+            "in_process": inproc, "proxy": proxy, "cascade": cascade, "table": table}
     print(table)
     write_docs(table, data, args.out, args.json, command)
     print(f"\nwritten: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}, "

@@ -21,7 +21,8 @@ traffic at real prices. Which file: the deployment's ``records:`` parameter, els
 setting ``replay_records``, else ``$ADAPTIVE_ROUTER_REPLAY_RECORDS``. ``n`` up to the number of
 recorded samples draws without replacement (seeded by the request's ``seed``); beyond it the
 extra samples are drawn again with replacement. ``max_tokens`` and ``temperature`` do not change
-a recording. A prompt that is not in the records is an HTTP 400 that says so (a 400, not a
+a recording; a deployment's ``latency_ms:`` makes it answer after that long (a
+benchmark's stand-in for a model's speed). A prompt that is not in the records is an HTTP 400 that says so (a 400, not a
 404: LiteLLM cools a deployment down after 404s, and one unknown prompt must not take the
 replayed model out of service).
 
@@ -186,6 +187,17 @@ class ReplayProvider(CustomLLM):
                     self._indexes[key] = idx
         return idx
 
+    @staticmethod
+    def latency_s(optional_params: dict[str, Any]) -> float:
+        """The deployment's ``latency_ms`` parameter in seconds (0 when unset): a replayed model
+        answers after that long, so benchmarks can give a cheap and a dear model their real
+        speeds (``make bench``'s cascade row)."""
+        raw = optional_params.pop("latency_ms", None)
+        try:
+            return max(0.0, float(raw)) / 1000.0 if raw is not None else 0.0
+        except (TypeError, ValueError):
+            raise _fail(500, f"replay latency_ms must be a number of milliseconds, got {raw!r}") from None
+
     def replay(self, model: str, messages: Sequence[Mapping[str, Any]],
                optional_params: dict[str, Any]) -> tuple[list[str], int, list[int], dict[str, Any]]:
         """(texts, prompt tokens, per-sample output tokens, info) of n recorded samples."""
@@ -223,6 +235,13 @@ class ReplayProvider(CustomLLM):
                    logging_obj: Any, optional_params: dict, acompletion: Any = None,
                    litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
                    timeout: Any = None, client: Any = None) -> ModelResponse:
+        wait = self.latency_s(optional_params)
+        if wait:
+            time.sleep(wait)
+        return self._answer(model, messages, model_response, optional_params)
+
+    def _answer(self, model: str, messages: list, model_response: ModelResponse,
+                optional_params: dict) -> ModelResponse:
         texts, ptok, otok, info = self.replay(model, messages, optional_params)
         return _response(model, texts, ptok, otok, ["stop"] * len(texts), model_response,
                          {"adaptive_router_replay": info})
@@ -232,9 +251,11 @@ class ReplayProvider(CustomLLM):
                           api_key: Any, logging_obj: Any, optional_params: dict,
                           acompletion: Any = None, litellm_params: Any = None, logger_fn: Any = None,
                           headers: Any = None, timeout: Any = None, client: Any = None) -> ModelResponse:
+        wait = self.latency_s(optional_params)
+        if wait:  # a set latency waits without holding the event loop
+            await asyncio.sleep(wait)
         # an in-memory dict lookup: no thread needed (the first load of a file reads it once)
-        return self.completion(model, messages, api_base, custom_prompt_dict, model_response,
-                               print_verbose, encoding, api_key, logging_obj, optional_params)
+        return self._answer(model, messages, model_response, optional_params)
 
     def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
@@ -242,6 +263,9 @@ class ReplayProvider(CustomLLM):
                   litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
                   timeout: Any = None, client: Any = None) -> Iterator[GenericStreamingChunk]:
         _single_sample_for_stream(optional_params)
+        wait = self.latency_s(optional_params)
+        if wait:
+            time.sleep(wait)
         texts, ptok, otok, _ = self.replay(model, messages, optional_params)
         yield from _stream_chunks(texts[0], ptok, otok[0], "stop")
 
@@ -252,6 +276,9 @@ class ReplayProvider(CustomLLM):
                          headers: Any = None, timeout: Any = None,
                          client: Any = None) -> AsyncIterator[GenericStreamingChunk]:
         _single_sample_for_stream(optional_params)
+        wait = self.latency_s(optional_params)
+        if wait:  # the time to the first token
+            await asyncio.sleep(wait)
         texts, ptok, otok, _ = self.replay(model, messages, optional_params)
         for chunk in _stream_chunks(texts[0], ptok, otok[0], "stop"):
             yield chunk

@@ -71,3 +71,15 @@ def test_sdk_cascade_sync_path(paths, tmp_path) -> None:
     info = AdaptiveRoutingStrategy.result_of(s.finalize(response))
     assert [st["candidate"] for st in info["cascade"]["steps"]] == ["weak#3", "strong#1"]
     assert info["cost_usd"] == pytest.approx(weak_cost(DISAGREE) + strong_cost(DISAGREE))
+
+
+async def test_replay_deployment_latency_ms() -> None:
+    """A replay deployment's ``latency_ms`` delays its answer (the bench's model speeds)."""
+    import time
+
+    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+
+    router = litellm.Router(model_list=[replay_deployment("slow", "weak", 1e-7, 4e-7, latency_ms=250)])
+    t0 = time.perf_counter()
+    reply = await router.acompletion(model="slow", messages=[{"role": "user", "content": AGREE}], n=3)
+    assert time.perf_counter() - t0 >= 0.25 and len(reply.choices) == 3
