@@ -125,11 +125,12 @@ class ServedCascade:
 
 class _Recording(Verifier):
     """Passes scoring to the real verifier and remembers every score (to report them even when
-    a later step fails)."""
+    a later step fails) and what each scoring cost (an LLM judge's calls are paid for too)."""
 
     def __init__(self, inner: Verifier) -> None:
         self.inner = inner
         self.scores: list[float] = []
+        self.costs: list[float] = []
         self.name = inner.name
 
     def _score_batch(self, evidence: Sequence[Evidence]) -> np.ndarray:  # pragma: no cover - async path
@@ -137,8 +138,20 @@ class _Recording(Verifier):
 
     async def ascore(self, evidence: Evidence) -> float:
         score = float(await self.inner.ascore(evidence))
+        # read at once: no other task runs between the verifier's return and this line, so a
+        # shared judge's ``last_cost_usd`` is this call's even under concurrent requests
+        cost = getattr(self.inner, "last_cost_usd", None)
+        self.costs.append(float(cost) if isinstance(cost, int | float) else 0.0)
         self.scores.append(score)
         return score
+
+    def charge(self, steps: Sequence[StepOutcome]) -> None:
+        """Add each step's verifier cost to the step's cost (``reward_cost_usd``: what judging
+        the answer cost), so that the cascade's total is everything the request paid."""
+        for step, cost in zip(steps, self.costs, strict=False):
+            if cost:
+                c = step.drawn.cost
+                step.drawn.cost = c.model_copy(update={"reward_cost_usd": c.reward_cost_usd + cost})
 
     def describe(self) -> str:
         return self.inner.describe()
@@ -178,6 +191,7 @@ async def arun_served_cascade(
             priors=plan.decision.predictions, budget_usd=plan.policy.budget_usd,
             expected_costs=expected_costs if expected_costs is not None
             else plan.decision.expected_costs_usd, first=first)
+        recorder.charge(outcome.steps)
         return ServedCascade(outcome)
     except Exception as exc:
         scores = recorder.scores if recorder is not None else []
@@ -192,6 +206,8 @@ async def arun_served_cascade(
                  for i, (d, took) in enumerate(drawn)]
         served = len(steps)
         note = f"cascade: {what} failed ({error}); serving step {served}'s answer"
+        if recorder is not None:
+            recorder.charge(steps)
         outcome = CascadeOutcome(steps=steps, verifier=(recorder.describe() if recorder else "unavailable"),
                                  accept=accept, stopped=f"error: {what} failed; step {served} served")
         return ServedCascade(outcome, notes=[note], error=error)
@@ -207,6 +223,7 @@ def cascade_report(served: ServedCascade, propensities: Sequence[float]) -> dict
     for i, (step, d) in enumerate(zip(served.outcome.steps, out["steps"], strict=True)):
         d["step"] = i + 1
         d["propensity"] = float(propensities[i]) if i < len(propensities) else 1.0
+        d["verifier_cost_usd"] = float(step.drawn.cost.reward_cost_usd)
         d["samples"] = list(step.drawn.samples)
         d["selector_scores"] = list(step.drawn.selector_scores)
         if step.drawn.notes:

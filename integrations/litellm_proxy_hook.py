@@ -65,6 +65,7 @@ from adaptive_router.integrations.litellm_runtime import (
     ESCALATION_PARAMS,
     AdaptiveRuntime,
     RoutedResult,
+    litellm_cost,
     usage_tokens,
 )
 from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
@@ -237,7 +238,13 @@ def _judge_class() -> type:
         async def ascore(self, evidence: Any) -> float:
             reply = await self._router.acompletion(messages=self._messages(evidence), n=self.votes,
                                                    **self._kwargs())
-            return float(min(1.0, max(0.0, self._share(reply))))
+            share = self._share(reply)
+            # the router priced the call from the group's model_info (the price map may not
+            # know the model): that is what the judge cost
+            cost = litellm_cost(reply)
+            if cost is not None:
+                self.last_cost_usd = cost
+            return float(min(1.0, max(0.0, share)))
 
     return RouterJudge
 

@@ -42,8 +42,8 @@ def providers(paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
 
 
 def make_hook(paths: dict[str, Path], cascade: dict | None, log: Path | None = None,
-              **settings) -> AdaptiveRouterProxyHook:
-    router = litellm.Router(model_list=deployments(), num_retries=0)
+              model_list: list[dict] | None = None, **settings) -> AdaptiveRouterProxyHook:
+    router = litellm.Router(model_list=model_list or deployments(), num_retries=0)
     raw = {"fleet": str(paths["fleet"]), "router": str(paths["router"]), **settings}
     if cascade is not None:
         raw["cascade"] = cascade
@@ -122,6 +122,22 @@ async def test_judge_verifier_asks_a_model_group_of_the_router(paths) -> None:
     response, headers = await serve(hook, AGREE)
     assert response.adaptive_router["cascade"]["steps"][0]["verifier_score"] == 1.0
     assert headers["x-adaptive-router-steps"] == "weak#3"
+
+
+async def test_a_priced_judge_is_paid_for_in_the_cascade_cost(paths) -> None:
+    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+    from cascade_fixtures import JUDGE_TOKENS
+
+    priced = [d for d in deployments() if d["model_name"] != "judge-replay"]
+    priced.append(replay_deployment("judge-replay", "judge", 1e-06, 2e-06))
+    hook = make_hook(paths, {"verifier": "judge:judge-replay", "accept": 0.5}, model_list=priced)
+    response, _ = await serve(hook, DISAGREE)
+    info = response.adaptive_router
+    judge = JUDGE_TOKENS[0] * 1e-06 + 3 * JUDGE_TOKENS[1] * 2e-06  # one judge call: 3 votes
+    steps = info["cascade"]["steps"]
+    assert [s["verifier_cost_usd"] for s in steps] == pytest.approx([judge, judge])
+    assert steps[0]["cost_usd"] == pytest.approx(weak_cost(DISAGREE) + judge)
+    assert info["cost_usd"] == pytest.approx(weak_cost(DISAGREE) + strong_cost(DISAGREE) + 2 * judge)
 
 
 async def test_a_verifier_that_cannot_load_serves_step_one(paths) -> None:
