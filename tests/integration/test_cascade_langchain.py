@@ -96,3 +96,15 @@ async def test_accept_without_cascade_is_an_error(paths) -> None:
     plain = ChatAdaptiveRouter(fleet=fleet(), router=str(paths["router"]))
     with pytest.raises(InvalidRequestError, match="no cascade"):
         await plain.ainvoke(AGREE, accept=0.5)
+
+
+async def test_judge_verifier_through_litellm(paths) -> None:
+    """``judge:replay/judge``: the core's LLM judge, called with ``litellm.acompletion``."""
+    model = ChatAdaptiveRouter(fleet=fleet(), router=str(paths["router"]),
+                               cascade={"verifier": "judge:replay/judge", "accept": 0.5})
+    msg = await model.ainvoke(DISAGREE)
+    steps = msg.response_metadata["cascade"]["steps"]
+    assert msg.response_metadata["cascade"]["verifier"] == "judge(replay/judge)"
+    assert [s["verifier_score"] for s in steps] == [0.0, 1.0]  # "no" x3 on weak, "yes" x3 on strong
+    msg = await model.ainvoke(AGREE)
+    assert [s["candidate"] for s in msg.response_metadata["cascade"]["steps"]] == ["weak#3"]
