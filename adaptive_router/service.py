@@ -156,12 +156,31 @@ class RoutingService:
         self.writer_error = traffic_log_error
         self.log_messages = log_messages
         self.cascade_config = cascade
+        if cascade is not None:
+            self._check_cascade(cascade)
         self._verifier: Verifier | None = (cascade.verifier if cascade is not None
                                            and isinstance(cascade.verifier, Verifier) else None)
         self._verifier_lock = threading.Lock()
         if self.selector == "reward" and self._reward_model is None and not self.reward_model_spec:
             log.warning("adaptive_router: selector is 'reward' but no reward_model is set; "
                         "best-of-n keeps the first sample. Set reward_model or selector: majority")
+
+    def _check_cascade(self, cascade: CascadeConfig) -> None:
+        """Fixed steps must be fleet candidates (a configuration error, raised at startup); a
+        verifier folder that does not exist is logged now, and requests then serve step 1 with a
+        note rather than fail (routing keeps working while the verifier is fixed)."""
+        if cascade.steps:
+            unknown = [k for k in cascade.steps if k not in self.fleet.candidate_keys]
+            if unknown:
+                raise ConfigError(f"cascade steps {unknown} are not fleet candidates; use keys of "
+                                  f"{self.fleet.candidate_keys}")
+        spec = cascade.verifier
+        if isinstance(spec, str) and spec != "agreement" and not spec.startswith("judge:"):
+            path = self._resolve(spec)
+            if path is None or not path.is_dir():
+                log.error("adaptive_router: the cascade's verifier %r is not 'agreement', "
+                          "'judge:<model>' or an existing folder; cascaded requests will serve "
+                          "their first step until it is fixed", spec)
 
     # -- policy ---------------------------------------------------------------------------------
     def _default_policy(self) -> Policy:

@@ -108,3 +108,10 @@ def test_a_fallback_to_a_dearer_candidate_skips_the_steps_it_covers() -> None:
     again = svc.served_plan(state, served_by_strong)
     assert again.keys == ["strong#1"] and again.propensities == [1.0]
     assert svc.served_plan(state, plan.decision).keys == ["weak#3", "strong#1"]
+
+
+def test_cascade_steps_must_be_fleet_candidates() -> None:
+    from adaptive_router.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not fleet candidates"):
+        service(cascade=CascadeConfig(steps=("weak#5", "strong#1")))
