@@ -112,9 +112,12 @@ class FleetHeadsRouter(Router):
 
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
         if self._encoder_obj is None:
+            import os
+
             from adaptive_router.encoders import shared_encoder
 
-            self._encoder_obj = shared_encoder(self.encoder)
+            self._encoder_obj = shared_encoder(self.encoder,
+                                               disk_cache=os.environ.get("ADAPTIVE_ROUTER_EMBED_CACHE"))
         return np.asarray(self._encoder_obj.encode(list(prompts)), dtype=np.float64)
 
     def task_probabilities(self, emb: np.ndarray) -> np.ndarray:

@@ -112,16 +112,21 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, beta0: np.ndarray,
 
 
 def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float = 1e-2,
-                        steps: int = 300, lr: float = 0.1) -> tuple[list[str], np.ndarray, np.ndarray]:
+                        steps: int = 400, lr: float = 0.05) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A softmax classifier of the log's task tags on the embedding: (tasks, weight, bias).
 
     Serving sees only the prompt, so the tag becomes a feature through its predicted
-    probabilities (full-batch Adam on the penalised cross-entropy; convex)."""
+    probabilities (full-batch Adam on the penalised cross-entropy; convex). The embedding is
+    standardised per dimension while fitting (unit-norm sentence embeddings have components of
+    ~0.05, which a small step size would take thousands of steps to separate); the scaling is
+    folded back into the returned weights."""
     idx = [i for i, t in enumerate(tags) if t]
     tasks = sorted({tags[i] for i in idx})  # type: ignore[misc]
     if len(idx) < MIN_TAGGED or len(tasks) < 2:
         return [], np.zeros((0, emb.shape[1])), np.zeros(0)
-    x = emb[idx]
+    mean = emb[idx].mean(axis=0)
+    scale = np.maximum(emb[idx].std(axis=0), 1e-8)
+    x = (emb[idx] - mean) / scale
     y = np.zeros((len(idx), len(tasks)))
     y[np.arange(len(idx)), [tasks.index(tags[i]) for i in idx]] = 1.0  # type: ignore[arg-type]
     w, b = np.zeros((len(tasks), x.shape[1])), np.zeros(len(tasks))
@@ -135,7 +140,7 @@ def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float =
             s *= 0.999
             s += 0.001 * gr**2
             p -= lr * (m / (1 - 0.9**t)) / (np.sqrt(s / (1 - 0.999**t)) + 1e-8)
-    return tasks, w, b
+    return tasks, w / scale, b - (w / scale) @ mean
 
 
 def _principal_components(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,13 +181,21 @@ class _Priors:
 
 
 def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, w: np.ndarray,
-                 lam: float, kappa: float, previous: FleetHeadsRouter | None) -> _Priors:
+                 lam: tuple[float, float], kappa: float, previous: FleetHeadsRouter | None) -> _Priors:
     """Each candidate's prior head: the previous router's head, the base's own prediction, or
-    its role's pooled head with the intercept moved to the candidate's shrunk logged mean."""
+    its role's pooled head with the intercept moved to the candidate's shrunk logged mean. Role
+    heads are in turn shrunk toward one pooled head over every request: three levels, so that a
+    role seen only through exploration (the reference model) still inherits which prompts are
+    hard for every model."""
     keys = bandit.candidate_keys
     k, f1 = len(keys), x.shape[1]
+    prec = _precision(router.feature_names(), lam, kappa)
     overall, _, _ = snips_mean(bandit.labels, w)
     overall = float(np.clip(overall, 0.02, 0.98))
+    # the top level: one head over every logged request (what is hard for every model)
+    top = np.zeros(f1)
+    top[0] = logit(np.array(overall))
+    top = fit_logistic(x, bandit.labels, _normalised(w), top, prec)
     role_of = [router.roles.get(key, "any") for key in keys]
     in_role: dict[str, np.ndarray] = {}
     role_head: dict[str, np.ndarray] = {}
@@ -194,10 +207,9 @@ def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, 
         m, _, ess = snips_mean(bandit.labels[rows], w[rows])
         mu = overall if rows.size == 0 else (ess * m + kappa * overall) / (ess + kappa)
         role_mean[role] = float(np.clip(mu, 0.02, 0.98))
-        beta0 = np.zeros(f1)
-        beta0[0] = logit(np.array(role_mean[role]))
-        role_head[role] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), beta0,
-                                       _precision(f1, lam, kappa))
+        beta0 = top.copy()
+        beta0[0] += float(logit(np.array(role_mean[role])) - logit(np.array(overall)))
+        role_head[role] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), beta0, prec)
     beta = np.zeros((k, f1))
     kinds: list[str] = []
     shrunk = np.zeros(k)
@@ -228,14 +240,17 @@ def _normalised(w: np.ndarray) -> np.ndarray:
     return w / w.mean() if w.size else w
 
 
-def _precision(f1: int, lam: float, kappa: float) -> np.ndarray:
-    return 0.25 * np.concatenate([[kappa], np.full(f1 - 1, lam)])
+def _precision(names: Sequence[str], lam: tuple[float, float], kappa: float) -> np.ndarray:
+    """Penalty per coefficient (intercept first): ``kappa`` pseudo-requests on the intercept,
+    ``lam[1]`` on the task-tag weights (a candidate's per-task level is worth learning from few
+    requests), ``lam[0]`` on every other weight."""
+    per = [lam[1] if n.startswith("task:") else lam[0] for n in names]
+    return 0.25 * np.array([kappa, *per], dtype=np.float64)
 
 
 def _fit_heads(x: np.ndarray, bandit: LoggedBandit, w: np.ndarray, priors: _Priors,
-               lam: float, kappa: float) -> np.ndarray:
+               prec: np.ndarray) -> np.ndarray:
     out = priors.beta0.copy()
-    prec = _precision(x.shape[1], lam, kappa)
     for j in range(len(bandit.candidate_keys)):
         rows = np.flatnonzero(bandit.actions == j)
         out[j] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), priors.beta0[j], prec)
@@ -256,7 +271,8 @@ def learn_heads(
     previous: FleetHeadsRouter | None = None,
     encoder: str = "minilm",
     components: int = 32,
-    lambdas: Sequence[float] = (4.0, 16.0, 64.0, 256.0),
+    lambdas: Sequence[float] = (4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0),
+    task_lambdas: Sequence[float] = (1.0, 4.0, 16.0, 64.0),
     kappa: float = 10.0,
     val_share: float = 0.2,
     seed: int = 0,
@@ -290,19 +306,24 @@ def learn_heads(
                        axis=1)
     w = 1.0 / bandit.propensities
     fit_idx, val_idx = split_by_prompt(bandit.prompts, val_share, seed=seed + 1)
-    search: dict[float, float] = {}
+    names = router.feature_names()
+    grid = [(float(a), float(b)) for a in lambdas for b in (task_lambdas if router.tasks else [a])]
+    search: dict[tuple[float, float], float] = {}
+    prior_val = float("nan")
     if len(fit_idx) >= 20 and len(val_idx) >= 10:
         fit, val = bandit.subset(fit_idx), bandit.subset(val_idx)
-        for lam in lambdas:
+        for lam in grid:
             pri = _head_priors(router, x[fit_idx], fit, w[fit_idx], lam, kappa, previous)
-            beta = _fit_heads(x[fit_idx], fit, w[fit_idx], pri, lam, kappa)
-            search[float(lam)] = _weighted_log_loss(beta, x[val_idx], val, w[val_idx])
+            beta = _fit_heads(x[fit_idx], fit, w[fit_idx], pri, _precision(names, lam, kappa))
+            search[lam] = _weighted_log_loss(beta, x[val_idx], val, w[val_idx])
         best = min(search, key=lambda v: search[v])
-        prior_val = _weighted_log_loss(pri.beta0, x[val_idx], val, w[val_idx])
+        prior_val = _weighted_log_loss(
+            _head_priors(router, x[fit_idx], fit, w[fit_idx], best, kappa, previous).beta0,
+            x[val_idx], val, w[val_idx])
     else:
-        best, prior_val = float(max(lambdas)), float("nan")
+        best = grid[-1]
     priors = _head_priors(router, x, bandit, w, best, kappa, previous)
-    beta = _fit_heads(x, bandit, w, priors, best, kappa)
+    beta = _fit_heads(x, bandit, w, priors, _precision(names, best, kappa))
     router.bias, router.theta = beta[:, 0].copy(), beta[:, 1:].copy()
     predicted = sigmoid(x @ beta.T).mean(axis=0)
     heads = []
@@ -315,7 +336,8 @@ def learn_heads(
             mean_propensity=float(bandit.propensities[rows].mean()) if rows.any() else float("nan"),
             logged_mean=m, logged_se=se, effective_sample_size=ess,
             shrunk_mean=float(priors.shrunk_means[j]), predicted_mean=float(predicted[j])))
-    info = {"lambda": best, "kappa": kappa, "lambda_search_val_log_loss": search,
+    info = {"lambda": best[0], "task_lambda": best[1], "kappa": kappa,
+            "lambda_search_val_log_loss": {f"{a:g}/{b:g}": v for (a, b), v in search.items()},
             "prior_val_log_loss": prior_val, "features": len(router.feature_names()),
             "base_columns": router.base_columns, "tasks": router.tasks,
             "components": router.components, "encoder": router.encoder,

@@ -161,6 +161,10 @@ def retrain(
         print(f"retrain ({chosen}): {len(bandit)} labelled requests ({len(train)} train, "
               f"{len(held)} held out) over {len(keys)} candidates")
     old_router = comparison_router(base_spec, keys, lines)
+    if isinstance(old_router, FleetHeadsRouter):  # embeddings from the training cache, as the new one's
+        from adaptive_router.encoders import shared_encoder, training_cache_path
+
+        old_router.use_encoder(shared_encoder(old_router.encoder, disk_cache=training_cache_path()))
     fit_info: dict[str, Any] = {}
     heads_info: dict[str, Any] = {}
     if chosen == "fine-tune":

@@ -71,7 +71,7 @@ def _heads_section(summary: Mapping[str, Any]) -> list[str]:
         feats.append(f"predicted probabilities of {len(hi['tasks'])} logged task tags "
                      f"({', '.join(hi['tasks'])})")
     feats.append(f"{hi['components']} principal components of the {hi['encoder']} prompt embedding")
-    search = ", ".join(f"{k:g} -> {v:.4f}" for k, v in hi["lambda_search_val_log_loss"].items())
+    search = ", ".join(f"{k} -> {v:.4f}" for k, v in hi["lambda_search_val_log_loss"].items())
     lines = [
         "## Fleet heads (one learned head per candidate)",
         f"Base: {summary['base_description']}; fleet: {summary['fleet']} ({len(summary['candidate_keys'])} "
@@ -83,9 +83,11 @@ def _heads_section(summary: Mapping[str, Any]) -> list[str]:
         "that served its candidate, each weighted by 1 / its logged propensity (IPS), and "
         "penalised toward its prior: the per-prompt weights toward the prior head, the intercept "
         f"toward the candidate's logged mean shrunk toward its role's by {hi['kappa']:g} "
-        f"pseudo-requests. Penalty {hi['lambda']:g} pseudo-requests per weight, chosen by the "
-        f"propensity-weighted log loss on a validation slice: {search or 'too little data, the largest'} "
-        f"(priors alone: {hi['prior_val_log_loss']:.4f}).",
+        "pseudo-requests. A role's prior is a head pooled over its candidates, itself shrunk "
+        f"toward one head pooled over every request. Penalty {hi['lambda']:g} pseudo-requests per "
+        f"weight ({hi['task_lambda']:g} on task weights), chosen by the propensity-weighted log loss "
+        f"on a validation slice (embedding/task penalty -> loss): "
+        f"{search or 'too little data, the largest'} (priors alone: {hi['prior_val_log_loss']:.4f}).",
         "",
         "| candidate | role | prior | served | explored | mean propensity | logged mean (SNIPS) ± se | "
         "ESS | shrunk mean | learned head: mean prediction |",
