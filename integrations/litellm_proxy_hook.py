@@ -34,8 +34,8 @@ every step's tokens; the body key gains ``cascade`` (every step's model, n, cost
 verdict, LiteLLM's own cost of the call) and ``cost_usd`` is the sum over steps; headers add
 ``x-adaptive-router-steps`` (``weak#3>strong#1``) and ``x-adaptive-router-accepted-step`` (the
 served step, 1-based), and ``x-adaptive-router-cost-usd`` is the sum. ``x-litellm-response-cost``
-and LiteLLM's per-key spend still count step 1's call only (escalations are the plugin's own
-router calls). A verifier or escalation failure never fails the request: the last step drawn
+prices step 1's call only; escalation calls carry the caller's ``user_api_key*`` and ``tags``
+metadata, which LiteLLM's cost-tracking callback reads to charge a key, user and team. A verifier or escalation failure never fails the request: the last step drawn
 is served and the error is in the body's ``notes``. Streams, the Responses API and
 ``/v1/messages`` are routed before the call only: one step, no verifier (a stream's first step
 would have to be buffered, which removes what streaming is for).
@@ -247,6 +247,17 @@ def _judge_class() -> type:
             return float(min(1.0, max(0.0, share)))
 
     return RouterJudge
+
+
+def caller_identity(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The caller's key, user, team and tags as the proxy put them in the request's metadata
+    (``user_api_key*``, ``tags``): passed on with a cascade's escalation calls, which LiteLLM's
+    cost-tracking callback reads to charge spend to a key, user and team."""
+    md = data.get("metadata")
+    if not isinstance(md, Mapping):
+        return {}
+    return {k: v for k, v in md.items()
+            if isinstance(k, str) and (k.startswith("user_api_key") or k == "tags") and v is not None}
 
 
 class ProxyRuntime(AdaptiveRuntime):
@@ -527,6 +538,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         router with the client's sampling parameters; see :meth:`AdaptiveRuntime.acascade`."""
         plan = runtime.served_plan(state["cascade"], decision)  # a fallback may have served step 1
         request = {k: data[k] for k in ESCALATION_PARAMS if data.get(k) is not None}
+        identity = caller_identity(data)
 
         async def call(group: str, n: int, index: int) -> Any:
             kwargs = dict(request)
@@ -534,7 +546,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
                 kwargs["n"] = n
             return await self.llm_router().acompletion(
                 model=group, messages=messages,
-                metadata={"adaptive_router_cascade_step": index + 1,
+                metadata={**identity, "adaptive_router_cascade_step": index + 1,
                           "adaptive_router_request_id": state["request_id"]}, **kwargs)
 
         return await runtime.acascade(plan, messages, response, first, call, state["request_id"])

@@ -53,9 +53,11 @@ def make_hook(paths: dict[str, Path], cascade: dict | None, log: Path | None = N
                                    llm_router=router)
 
 
-async def serve(hook: AdaptiveRouterProxyHook, prompt: str, knob: dict | None = None):
+async def serve(hook: AdaptiveRouterProxyHook, prompt: str, knob: dict | None = None,
+                metadata: dict | None = None):
     """The proxy's order: pre-call hook, the call through the router, success and header hooks."""
-    data = {"model": "adaptive-router", "messages": [{"role": "user", "content": prompt}], "metadata": {}}
+    data = {"model": "adaptive-router", "messages": [{"role": "user", "content": prompt}],
+            "metadata": dict(metadata or {})}
     if knob is not None:
         data["metadata"]["adaptive_router"] = knob
     data = await hook.async_pre_call_hook(None, None, data, "acompletion")
@@ -198,3 +200,38 @@ async def test_accept_without_a_cascade_is_a_400(paths) -> None:
     with pytest.raises(ProxyException) as err:
         await serve(hook, AGREE, knob={"accept": 0.7})
     assert str(err.value.code) == "400" and "accept" in err.value.message
+
+
+async def test_escalation_calls_carry_the_callers_identity_for_spend_tracking(paths) -> None:
+    """LiteLLM's cost tracking charges a call to the key/user/team in its metadata: the
+    escalation call gets the request's, as a LiteLLM success callback sees it."""
+    import asyncio
+
+    from litellm.integrations.custom_logger import CustomLogger
+
+    seen: list[dict] = []
+
+    class Capture(CustomLogger):
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            md = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+            if "adaptive_router_cascade_step" in md:
+                seen.append(dict(md))
+
+    capture = Capture()
+    litellm.callbacks.append(capture)
+    try:
+        hook = make_hook(paths, {"verifier": "agreement", "accept": 0.6})
+        identity = {"user_api_key": "hashed-key-0001", "user_api_key_team_id": "team-1",
+                    "user_api_key_user_id": "user-1", "tags": ["cascade-test"]}
+        _, headers = await serve(hook, DISAGREE, metadata=identity)
+        assert headers["x-adaptive-router-steps"] == "weak#3>strong#1"
+        for _ in range(50):
+            if seen:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        litellm.callbacks.remove(capture)
+    assert seen, "the escalation call was not logged"
+    md = seen[0]
+    assert md["adaptive_router_cascade_step"] == 2
+    assert {k: md.get(k) for k in identity} == identity
