@@ -35,8 +35,9 @@ verdict, LiteLLM's own cost of the call) and ``cost_usd`` is the sum over steps;
 ``x-adaptive-router-steps`` (``weak#3>strong#1``) and ``x-adaptive-router-accepted-step`` (the
 served step, 1-based), and ``x-adaptive-router-cost-usd`` is the sum. ``x-litellm-response-cost``
 prices step 1's call only; escalation calls carry the caller's ``user_api_key*`` and ``tags``
-metadata, which LiteLLM's cost-tracking callback reads to charge a key, user and team. A verifier or escalation failure never fails the request: the last step drawn
-is served and the error is in the body's ``notes``. Streams, the Responses API and
+metadata, which LiteLLM's cost-tracking callback reads to charge a key, user and team. A
+verifier or escalation failure never fails the request: the last step drawn is served (step 1's
+answer when an escalation call fails) and the error is in the body's ``notes``. Streams, the Responses API and
 ``/v1/messages`` are routed before the call only: one step, no verifier (a stream's first step
 would have to be buffered, which removes what streaming is for).
 
