@@ -165,3 +165,28 @@ def test_streams_are_routed_before_the_call_only(proxy) -> None:
     assert "x-adaptive-router-steps" not in headers
     assert '"cascade"' not in text
     assert headers["x-adaptive-router-n"] == "1"  # streams draw one sample: strong#1 is the one
+
+
+def test_concurrent_cascades_each_pay_their_own_steps(proxy) -> None:
+    """24 cascaded requests at once (escalating, accepted, failing escalation, mixed): each
+    response lists its own steps and costs; the proxy keeps serving."""
+    import asyncio
+
+    prompts = [DISAGREE, AGREE, NO_STRONG] * 8
+    want = {DISAGREE: (["weak#3", "strong#1"], weak_cost(DISAGREE) + strong_cost(DISAGREE)),
+            AGREE: (["weak#3"], weak_cost(AGREE)), NO_STRONG: (["weak#3"], weak_cost(NO_STRONG))}
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=proxy.base_url, headers=proxy.headers, timeout=120) as client:
+            return await asyncio.gather(*[
+                client.post("/v1/chat/completions", json={
+                    "model": "adaptive-router", "messages": [{"role": "user", "content": p}]})
+                for p in prompts])
+
+    for prompt, resp in zip(prompts, asyncio.run(run()), strict=True):
+        assert resp.status_code == 200, resp.text[:500]
+        info = resp.json()["adaptive_router"]
+        steps, cost = want[prompt]
+        assert [s["candidate"] for s in info["cascade"]["steps"]] == steps
+        assert info["cost_usd"] == pytest.approx(cost)
+    assert proxy.alive()
