@@ -1,6 +1,6 @@
 """Cascades against pre-call routers and single models, on data with recorded answers.
 
-    .venv/bin/python benchmarks/cascade_benchmark.py            # GSM8K and CHAMP, ~10 min on 2 cores
+    .venv/bin/python benchmarks/cascade_benchmark.py     # GSM8K, CHAMP and llmrouter, ~10 min on 2 cores
 
 - ``routellm-gsm8k`` (Mixtral-8x7B vs GPT-4 Turbo, one solution each): the seeded train / val /
   test split of ``adaptive-router train``. Routers are trained on train; the verifier on train
@@ -9,8 +9,11 @@
 - ``champ`` (4 models, 9 samples each): 5-fold cross-validation over the 270 problems; each
   fold's verifier and router are trained on the other folds (10% of them for validation), and
   the held-out folds' replays are pooled into one curve.
-- ``llmrouter`` has no answer texts: a cascade cannot be replayed on it (its pre-call routers are
-  in docs/best_of_n_benchmark.md).
+- ``llmrouter`` (9 models, scores only) has no answer texts: a cascade cannot be replayed on it.
+  Its pre-call routers are trained on train with their default knob (threshold or trade-off, and
+  its value) chosen on validation (:mod:`adaptive_router.training.default_knob`).
+- "perfect verifier, bound" rows score each kept answer by whether it is correct: an
+  evaluation-only upper bound of what any verifier can reach with those steps.
 
 Every cascade step is paid for (the prompt once per step, each sample's output tokens). Savings
 are at the best single model's quality, on the non-decreasing convex hull of each method's
@@ -72,7 +75,18 @@ def run_gsm8k(seed: int) -> dict[str, Any]:
     rows = [priors[r.id] for r in test]
     res["methods"]["cascade (trained verifier)"] = evaluate_cascade(
         "cascade (trained verifier)", test, fleet, q, verifier, plans, priors=rows, seed=seed)
+    table = build_step_table(test, plans, fleet, q, seed=seed)
+    summary = data_summary(test, fleet, q, keys)
+    pts = sweep_cascade(perfect_scores(table), table, top_model=ds.reference)
+    res["methods"]["cascade (perfect verifier, bound)"] = _summarise(
+        "cascade (perfect verifier, bound)", pts, pts[len(pts) // 2], summary, None, len(test), keys)
     return res
+
+
+def perfect_scores(table: StepTable) -> np.ndarray:
+    """A verifier that knows whether each kept answer is correct: the evaluation-only upper bound
+    of a cascade's curve (what no real verifier can beat on these steps)."""
+    return np.where(np.isnan(table.quality), np.nan, (table.quality >= 0.5).astype(float))
 
 
 def _concat(tables: Sequence[StepTable], scores: Sequence[np.ndarray]) -> tuple[StepTable, np.ndarray]:
@@ -114,6 +128,8 @@ def run_champ(folds: int, seed: int) -> dict[str, Any]:
             table = build_step_table(held, [list(chain)] * len(held), fleet, q, seed=seed)
             for name, v in (("agreement", AgreementVerifier()), ("trained verifier", verifier)):
                 parts.setdefault(f"cascade {' > '.join(chain)} ({name})", []).append((table, table.scores(v)))
+            parts.setdefault(f"cascade {' > '.join(chain)} (perfect verifier, bound)", []).append(
+                (table, perfect_scores(table)))
     summary = data_summary(order, fleet, q, keys)
     res: dict[str, Any] = {"data": "champ", "protocol": f"{folds}-fold cross-validation over {len(records)} "
                            "problems, held-out folds pooled", "single_models":
@@ -132,6 +148,37 @@ def run_champ(folds: int, seed: int) -> dict[str, Any]:
     return res
 
 
+LLMROUTER_ROUTERS = ("arllm-hdp", "linear-probe", "mf")
+
+
+def run_llmrouter(seed: int) -> dict[str, Any]:
+    """Pre-call routers only (no answer texts): each trained on train, its default knob (family
+    and value) chosen on validation; the test curve of that family and the test point of the
+    chosen default."""
+    from adaptive_router.training.default_knob import choose_default_knob
+
+    ds = load_dataset("llmrouter")
+    train, val, test = ds.splits(seed=seed)
+    fleet, q, keys = ds.fleet, ds.quality_score, ds.fleet.candidate_keys
+    res: dict[str, Any] = {"data": ds.name, "protocol": f"llmrouter's own train/test ({len(train)} train, "
+                           f"{len(val)} val carved from it, {len(test)} test); no answer texts, so pre-call "
+                           "routers only; each router's knob family and value chosen on val",
+                           "single_models": evaluate_single_models(test, fleet, q, keys), "methods": {}}
+    best = max(res["single_models"].values(), key=lambda s: s["quality"])
+    for name in LLMROUTER_ROUTERS:
+        router = train_router(name, train, val, keys, q, seed=seed, progress=False)
+        choice = choose_default_knob(router, val, fleet, q)
+        (family, value), = choice["knob"].items()
+        router.default_knob = choice["knob"]
+        entry = evaluate_router(router, test, fleet, q, name=name, knob=family)
+        entry["default_knob_choice"] = {family: value}
+        entry["saving_at_default"] = (100 * (1 - entry["cost_usd"] / best["cost_usd"])
+                                      if entry["quality"] >= best["quality"] - 1e-12 else None)
+        res["methods"][f"{name} ({family} {value:.3g}, chosen on val)"] = entry
+    res["methods"]["oracle"] = evaluate_router(oracle_for(test, keys, q), test, fleet, q, name="oracle")
+    return res
+
+
 def markdown(all_results: dict[str, Any], command: str) -> str:
     lines = ["# Cascades against pre-call routers", "",
              f"Reproduce: `{command}` (writes this file, `cascade_benchmark.json` and `.png`).", "",
@@ -147,8 +194,8 @@ def markdown(all_results: dict[str, Any], command: str) -> str:
             lines += [f"Trained verifier AUC: train {v['train']:.3f}, val {v['val']:.3f}, test {v['test']:.3f} "
                       f"(test by model: " + ", ".join(f"{m} {a:.3f}" for m, a in res["verifier_by_model"].items()
                                                      if a is not None) + ").", ""]
-        lines += ["| method | quality (default) | $/1k (default) | APGR($) | AIQ | saving @99% | saving @100% |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| method | quality (default) | $/1k (default) | APGR($) | AIQ | saving @99% | saving @100% "
+                  "| saving at the default |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
 
         def pct(v: float | None) -> str:
             return "-" if v is None else f"{v:.1f}%"
@@ -158,10 +205,11 @@ def markdown(all_results: dict[str, Any], command: str) -> str:
 
         for m, s in res["single_models"].items():
             lines.append(f"| {m} (always) | {s['quality']:.3f} | ${s['cost_per_1k_usd']:.3g} | - | - | "
-                         f"{pct(s['saving_at_99'])} | {pct(s['saving_at_100'])} |")
+                         f"{pct(s['saving_at_99'])} | {pct(s['saving_at_100'])} | - |")
         for name, s in res["methods"].items():
             lines.append(f"| {name} | {s['quality']:.3f} | ${s['cost_per_1k_usd']:.3g} | {num(s.get('apgr_cost'))} "
-                         f"| {num(s['aiq'])} | {pct(s['saving_at_99'])} | {pct(s['saving_at_100'])} |")
+                         f"| {num(s['aiq'])} | {pct(s['saving_at_99'])} | {pct(s['saving_at_100'])} | "
+                         f"{pct(s.get('saving_at_default'))} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -188,7 +236,9 @@ def plot(all_results: dict[str, Any], path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("dollars per 1,000 prompts (log scale)")
         ax.set_ylabel("mean quality")
-        ax.set_title(f"{res['data']}: cascades (solid) vs pre-call routers (dashed)")
+        has_cascades = any(name.startswith("cascade") for name in res["methods"])
+        ax.set_title(f"{res['data']}: cascades (solid) vs pre-call routers (dashed)" if has_cascades
+                     else f"{res['data']}: pre-call routers only (no answer texts)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -198,12 +248,17 @@ def plot(all_results: dict[str, Any], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sets", default="routellm-gsm8k,champ")
+    ap.add_argument("--sets", default="routellm-gsm8k,champ,llmrouter")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=DOCS)
+    ap.add_argument("--replot", action="store_true", help="only redraw the PNG from the JSON in --out")
     args = ap.parse_args(argv)
-    runners = {"routellm-gsm8k": lambda: run_gsm8k(args.seed), "champ": lambda: run_champ(args.folds, args.seed)}
+    if args.replot:
+        plot(json.loads((args.out / "cascade_benchmark.json").read_text()), args.out / "cascade_benchmark.png")
+        return 0
+    runners = {"routellm-gsm8k": lambda: run_gsm8k(args.seed), "champ": lambda: run_champ(args.folds, args.seed),
+               "llmrouter": lambda: run_llmrouter(args.seed)}
     results = {}
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         results[name] = runners[name]()
