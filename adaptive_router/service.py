@@ -80,6 +80,7 @@ def load_serving_router(spec: Any, fleet: Fleet, quantize_encoder: bool = False,
     from adaptive_router.routers import load_router
 
     router = load_router(spec, fleet=fleet) if isinstance(spec, str) else spec
+    own_knob = getattr(router, "default_knob", None)
     if quantize_encoder:  # opt-in: int8 linear layers in the router's encoder
         from adaptive_router.fast_encoder import quantize_router_encoder
 
@@ -88,6 +89,7 @@ def load_serving_router(spec: Any, fleet: Fleet, quantize_encoder: bool = False,
         from adaptive_router.batching import with_micro_batching
 
         router = with_micro_batching(router, max_batch_size=micro_batch_size, max_wait_ms=micro_batch_ms)
+        router.default_knob = own_knob  # the wrapper serves with the checkpoint's validated knob
     return router
 
 
@@ -111,7 +113,9 @@ class RoutingService:
     Parameters
     ----------
     fleet, router: the candidates and a loaded router (see :func:`load_serving_router`).
-    default_knob: the knob when a request gives none (``{"threshold": 0.5}``).
+    default_knob: the knob when a request gives none; None = the router checkpoint's own
+        ``default_knob`` (chosen on validation by ``adaptive-router train``), else
+        ``{"threshold": 0.5}``.
     explore_epsilon, explore_seed, explore_strategy: exploration (``uniform`` or ``cost-aware``),
         each decision's propensity logged; the seed makes the draws reproducible.
     selector: ``reward`` | ``majority`` | ``first`` (default: the fleet's).
@@ -133,7 +137,7 @@ class RoutingService:
                  resolve_path: Callable[[str], Path | None] | None = None) -> None:
         self.fleet = fleet
         self.router = router
-        self.default_knob = dict(default_knob or DEFAULT_KNOB)
+        self.default_knob = dict(default_knob or getattr(router, "default_knob", None) or DEFAULT_KNOB)
         self.explore_epsilon = float(explore_epsilon or 0.0)
         self.explore_strategy = explore_strategy
         self._seed_lock = threading.Lock()

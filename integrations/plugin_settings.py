@@ -93,7 +93,8 @@ class PluginSettings(BaseModel):
     model_name: str = "adaptive-router"
     alias_prefix: str | None = "adaptive-"
     aliases: dict[str, dict[str, float]] = Field(default_factory=dict)
-    policy: dict[str, float] = Field(default_factory=lambda: {"threshold": 0.5})
+    # None: the router checkpoint's validated default_knob (``adaptive-router train``), else threshold 0.5
+    policy: dict[str, float] | None = None
     explore_epsilon: float = Field(default=0.0, ge=0.0, le=1.0)
     explore_seed: int | None = None
     # how exploration draws a candidate: uniformly, or less often the dearer it is (issue 15;
@@ -123,8 +124,8 @@ class PluginSettings(BaseModel):
 
     @field_validator("policy")
     @classmethod
-    def _one_knob(cls, v: dict[str, float]) -> dict[str, float]:
-        return validate_knob(v, where="policy")
+    def _one_knob(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        return None if v is None else validate_knob(v, where="policy")
 
     @field_validator("aliases")
     @classmethod

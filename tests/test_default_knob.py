@@ -78,3 +78,19 @@ def test_eval_knob_best_compares_both_families(tmp_path: Path) -> None:
     entry = json.loads((out / "results.json").read_text())["routers"]["linear-probe"]
     assert set(entry["knob_families"]) == {"threshold", "tradeoff"}
     assert entry["knob"] in ("threshold", "tradeoff")
+
+
+def test_the_service_serves_with_the_checkpoints_knob_unless_configured(tmp_path: Path) -> None:
+    from adaptive_router.integrations.plugin_settings import PluginSettings
+
+    from adaptive_router.service import RoutingService, load_serving_router
+
+    router = train_router("linear-probe", _records(120, 0), _records(30, 1), FLEET.candidate_keys, "correct",
+                          progress=False)
+    router.default_knob = {"tradeoff": 0.25}
+    router.save_pretrained(tmp_path / "r")
+    served = load_serving_router(str(tmp_path / "r"), FLEET, micro_batching=True)
+    assert RoutingService(FLEET, served).policy_for({}).describe() == "tradeoff(0.25)"
+    assert RoutingService(FLEET, served, default_knob={"threshold": 0.7}).policy_for({}).describe() == "threshold(0.7)"
+    assert RoutingService(FLEET, served).policy_for({"threshold": 0.2}).describe() == "threshold(0.2)"
+    assert PluginSettings.load({"fleet": "f.yaml"}, env={}, config_dir=tmp_path).policy is None
