@@ -160,7 +160,8 @@ class ChatAdaptiveRouter(BaseChatModel):
         """The core's routing service for this chat model's fleet, router, knob fields, selector,
         reward model, traffic log and cascade (LangChain only translates messages and calls)."""
         check_parts(self.fleet, self.models, self.router, self.reward_model)
-        fields_knob = call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon)
+        fields_knob = call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon,
+                                default=getattr(self.router, "default_knob", None))
         self._service = RoutingService(
             self.fleet, self.router, default_knob={k: v for k, v in fields_knob.items() if k != "epsilon"},
             explore_epsilon=self.epsilon, selector=self._selector, reward_model=self.reward_model,
@@ -223,7 +224,7 @@ class ChatAdaptiveRouter(BaseChatModel):
     def policy(self, overrides: Mapping[str, Any] | None = None) -> Policy:
         """The policy of a call: the per-call knob if one is given, else the fields' knob."""
         return self._service.policy_for(call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon,
-                                                  overrides))
+                                                  overrides, default=self._service.default_knob))
 
     def target(self, model: str) -> BaseChatModel | str:
         """What serves a fleet model: its LangChain chat model, else its LiteLLM name."""

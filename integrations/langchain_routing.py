@@ -36,15 +36,18 @@ def call_policy(fields: Mapping[str, Any], epsilon: float,
 
 
 def call_knob(fields: Mapping[str, Any], epsilon: float,
-              overrides: Mapping[str, Any] | None = None) -> dict[str, float]:
+              overrides: Mapping[str, Any] | None = None,
+              default: Mapping[str, float] | None = None) -> dict[str, float]:
     """The knob of a call (what :meth:`RoutingService.policy_for` reads): one of threshold /
-    tradeoff / budget_usd, and always ``epsilon`` (0 means no exploration, not "the default")."""
+    tradeoff / budget_usd, and always ``epsilon`` (0 means no exploration, not "the default").
+    Without a knob in the fields or the call: ``default`` (a router checkpoint's validated
+    ``default_knob``), else threshold 0.5."""
     overrides = overrides or {}
     knob = {k: fields[k] for k in KNOBS if fields.get(k) is not None}
     if any(overrides.get(k) is not None for k in KNOBS):
         knob = {k: overrides[k] for k in KNOBS if overrides.get(k) is not None}
     if not knob:
-        knob = {"threshold": DEFAULT_THRESHOLD}
+        knob = {k: float(v) for k, v in (default or {}).items() if k in KNOBS} or {"threshold": DEFAULT_THRESHOLD}
     knob["epsilon"] = float(overrides.get("epsilon", epsilon) or 0.0)
     return knob
 

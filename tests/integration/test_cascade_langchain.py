@@ -108,3 +108,19 @@ async def test_judge_verifier_through_litellm(paths) -> None:
     assert [s["verifier_score"] for s in steps] == [0.0, 1.0]  # "no" x3 on weak, "yes" x3 on strong
     msg = await model.ainvoke(AGREE)
     assert [s["candidate"] for s in msg.response_metadata["cascade"]["steps"]] == ["weak#3"]
+
+
+def test_the_router_checkpoints_default_knob_when_no_knob_is_set(paths) -> None:
+    """Like the plugin: without a knob field or a per-call knob, the router's validated
+    ``default_knob`` (``adaptive-router train``) decides; a field or a call knob wins."""
+    from cascade_fixtures import PRIORS
+    from langchain_core.messages import HumanMessage
+
+    from adaptive_router.routers.prior import PriorRouter
+
+    router = PriorRouter(list(PRIORS), PRIORS)
+    router.default_knob = {"threshold": 0.8}
+    msgs = [HumanMessage(AGREE)]
+    assert ChatAdaptiveRouter(fleet=fleet(), router=router).decide(msgs).candidate.key == "strong#1"
+    assert ChatAdaptiveRouter(fleet=fleet(), router=router, threshold=0.5).decide(msgs).candidate.key == "weak#3"
+    assert ChatAdaptiveRouter(fleet=fleet(), router=router).decide(msgs, threshold=0.5).candidate.key == "weak#3"
