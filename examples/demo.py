@@ -440,8 +440,11 @@ def serve_cascade(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path | 
 
     def show(i: int, served: Served) -> None:
         steps = served.body.get("cascade", {}).get("steps", [])
-        trail = " -> ".join(f"{st['candidate']} (verifier {st['verifier_score']:.2f}, ${st['cost_usd']:.5f}"
-                            f"{', accepted' if st['accepted'] else ''})" for st in steps)
+        def score(v: Any) -> str:
+            return "n/a" if v is None else f"{float(v):.2f}"
+
+        trail = " -> ".join(f"{st['candidate']} (verifier {score(st.get('verifier_score'))}, "
+                            f"${st['cost_usd']:.5f}{', accepted' if st.get('accepted') else ''})" for st in steps)
         tqdm.write(f"  [{i}] {trail}; total ${float(served.body.get('cost_usd', 0.0)):.5f}; headers "
                    f"steps={served.headers.get('x-adaptive-router-steps')} "
                    f"accepted={served.headers.get('x-adaptive-router-accepted-step')}")
