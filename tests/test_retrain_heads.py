@@ -114,9 +114,12 @@ def test_a_model_added_to_the_fleet_later_is_learned_the_same_way(day_one, tmp_p
     first = retrain([log], "default", tmp_path / "r1", fleet=fleet_path, progress=False)
     grown_path = write_fleet(tmp_path / "fleet4.yaml", ["cheap", "newbie", "mid", "strong"])
     grown = Fleet.from_yaml(grown_path)
-    log2 = tmp_path / "traffic2.jsonl"  # the grown fleet served by the default again, exploring
-    serve(log2, grown, load_router("default", fleet=grown), EpsilonExploration(ThresholdPolicy(0.5), 0.3, seed=1),
-          400, seed=1)
+    # the plugin loads the retrained router for the grown fleet: the new model is predicted by its
+    # role's pooled head until it has a head of its own, so it can be served and explored at once
+    serving = load_router(first.router_dir, fleet=grown)
+    assert serving.candidate_keys == grown.candidate_keys and serving.roles["newbie#1"] == "weak"
+    log2 = tmp_path / "traffic2.jsonl"
+    serve(log2, grown, serving, EpsilonExploration(ThresholdPolicy(0.5), 0.3, seed=1), 400, seed=1)
     res = retrain([log, log2], first.router_dir, tmp_path / "r2", fleet=grown_path, progress=False)
     s = res.summary
     assert s["expected_costs_filled"] == 400  # the first log never priced the new model

@@ -18,6 +18,11 @@ only tens of labelled requests, too few for 384 free weights). Features are stan
 
 Predictions are absolute expected quality in [0, 1] (no reference column). The base router, when
 there is one, is saved inside the checkpoint (``base/``) so the folder is self-contained.
+
+Each role's pooled head is kept too (``role_names``, ``role_theta``, ``role_bias``): bound to a
+fleet that grew (:meth:`FleetHeadsRouter.bind_fleet`, which the plugin calls on load), a model the
+router has not learned yet is predicted by its role's head, so it can be served and explored at
+once, and the next retraining learns its own head.
 """
 
 from __future__ import annotations
@@ -25,13 +30,17 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adaptive_router.domain import Candidate
 from adaptive_router.errors import CheckpointError, RoutingError
 from adaptive_router.routers.base import Router
 from adaptive_router.routers.feedback_tuned import logit, sigmoid
+
+if TYPE_CHECKING:
+    from adaptive_router.domain import Fleet
 
 BASE_DIR = "base"
 
@@ -66,6 +75,9 @@ class FleetHeadsRouter(Router):
         components: int = 0,
         projection: np.ndarray | None = None,
         projection_mean: np.ndarray | None = None,
+        role_names: Sequence[str] = (),
+        role_theta: np.ndarray | None = None,
+        role_bias: np.ndarray | None = None,
     ) -> None:
         super().__init__(candidate_keys)
         self.base = base
@@ -94,7 +106,55 @@ class FleetHeadsRouter(Router):
         if self.theta.shape != (k, f) or self.bias.shape != (k,):
             raise RoutingError(f"heads have shapes {self.theta.shape} / {self.bias.shape}, "
                                f"expected ({k}, {f}) / ({k},)")
+        self.role_names = list(role_names)
+        self.role_theta = (np.zeros((len(self.role_names), f)) if role_theta is None
+                           else np.asarray(role_theta, np.float64))
+        self.role_bias = (np.zeros(len(self.role_names)) if role_bias is None
+                          else np.asarray(role_bias, np.float64))
         self._encoder_obj: Any = None
+
+    def set_role_heads(self, heads: dict[str, np.ndarray]) -> None:
+        """Keep each role's pooled head (intercept first), for candidates added to the fleet later."""
+        self.role_names = sorted(heads)
+        self.role_bias = np.array([heads[r][0] for r in self.role_names])
+        self.role_theta = np.stack([heads[r][1:] for r in self.role_names]) if heads else \
+            np.zeros((0, self.num_features))
+
+    def bind_fleet(self, fleet: Fleet) -> Router:
+        """This router for ``fleet``: itself when it knows every candidate; else a copy whose
+        unknown candidates are predicted by their role's pooled head (the fleet's reference model
+        plays ``strong``, the others ``weak``, as the default binds them)."""
+        keys = fleet.candidate_keys
+        if all(k in self.candidate_keys for k in keys):
+            return self
+        reference = fleet.reference_model()
+        theta, bias, roles = [], [], dict(self.roles)
+        for key in keys:
+            if key in self.candidate_keys:
+                i = self.candidate_keys.index(key)
+                theta.append(self.theta[i])
+                bias.append(self.bias[i])
+                continue
+            role = "strong" if Candidate.from_key(key).model == reference else "weak"
+            if role not in self.role_names:
+                role = "any" if "any" in self.role_names else (self.role_names or [None])[0]
+            if role is None:
+                raise RoutingError(f"router {self.name} has no prediction for {key} and no role "
+                                   "head to start it from; retrain it with the grown fleet")
+            r = self.role_names.index(role)
+            theta.append(self.role_theta[r])
+            bias.append(self.role_bias[r])
+            roles[key] = role
+        bound = FleetHeadsRouter(
+            keys, base=self.base, base_columns=self.base_columns, encoder=self.encoder,
+            tasks=self.tasks, roles=roles, generation=self.generation, theta=np.stack(theta),
+            bias=np.array(bias), feature_mean=self.feature_mean, feature_scale=self.feature_scale,
+            task_weight=self.task_weight, task_bias=self.task_bias, dim=self.dim,
+            components=self.components, projection=self.projection,
+            projection_mean=self.projection_mean, role_names=self.role_names,
+            role_theta=self.role_theta, role_bias=self.role_bias)
+        bound.use_encoder(self._encoder_obj)
+        return bound
 
     # -- features -------------------------------------------------------------------------------
     @property
@@ -150,12 +210,15 @@ class FleetHeadsRouter(Router):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "base_columns": self.base_columns, "encoder": self.encoder,
                 "tasks": self.tasks, "roles": self.roles, "generation": self.generation,
-                "dim": self.dim, "components": self.components, "base_type": self.base.name if self.base is not None else None}
+                "dim": self.dim, "components": self.components, "role_names": self.role_names,
+                "base_type": self.base.name if self.base is not None else None}
 
     def get_tensors(self) -> dict[str, np.ndarray]:
         t = {"theta": self.theta, "bias": self.bias, "feature_mean": self.feature_mean,
              "feature_scale": self.feature_scale, "projection": self.projection,
              "projection_mean": self.projection_mean}
+        if self.role_names:
+            t.update(role_theta=self.role_theta, role_bias=self.role_bias)
         if self.tasks:
             t.update(task_weight=self.task_weight, task_bias=self.task_bias)
         return {k: np.asarray(v, np.float32) for k, v in t.items()}
@@ -182,4 +245,4 @@ class FleetHeadsRouter(Router):
             base = Router.from_pretrained(base_dir)
         return cls(base=base, **cfg, **{k: tensors.get(k) for k in (
             "theta", "bias", "feature_mean", "feature_scale", "task_weight", "task_bias",
-            "projection", "projection_mean")})
+            "projection", "projection_mean", "role_theta", "role_bias")})

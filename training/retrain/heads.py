@@ -177,6 +177,7 @@ def _new_pipeline(keys: Sequence[str], base: Router | None, prompts: Sequence[st
 class _Priors:
     beta0: np.ndarray  # (K, F + 1): intercept first
     kinds: list[str]
+    role_heads: dict[str, np.ndarray]  # each role's pooled head (what a new candidate starts at)
     shrunk_means: np.ndarray
 
 
@@ -232,7 +233,7 @@ def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, 
             beta[j] = role_head[role]
             beta[j, 0] += float(logit(np.array(shrunk[j])) - logit(np.array(role_mean[role])))
             kinds.append(f"role '{role}' pooled head")
-    return _Priors(beta, kinds, shrunk)
+    return _Priors(beta0=beta, kinds=kinds, shrunk_means=shrunk, role_heads=role_head)
 
 
 def _normalised(w: np.ndarray) -> np.ndarray:
@@ -325,6 +326,7 @@ def learn_heads(
     priors = _head_priors(router, x, bandit, w, best, kappa, previous)
     beta = _fit_heads(x, bandit, w, priors, _precision(names, best, kappa))
     router.bias, router.theta = beta[:, 0].copy(), beta[:, 1:].copy()
+    router.set_role_heads(priors.role_heads)
     predicted = sigmoid(x @ beta.T).mean(axis=0)
     heads = []
     for j, key in enumerate(keys):
