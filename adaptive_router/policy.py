@@ -192,6 +192,12 @@ class EpsilonExploration(Policy):
 def check_knob(name: str, value: Any) -> float:
     """A knob value within :data:`KNOB_BOUNDS`, or an InvalidRequestError saying the range."""
     lo, hi = KNOB_BOUNDS[name]
+    # JSON true is a Python bool, a subclass of int: float(True) == 1.0 would silently route a
+    # request sent with {"threshold": true} to the dearest model. A string is a client's typo
+    # ("0.3") that must not be guessed at either: only real numbers are knobs.
+    if isinstance(value, bool | str | bytes):
+        raise InvalidRequestError(
+            f"{name} must be a number within [{lo:g}, {hi:g}], got {type(value).__name__} {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -29,6 +29,46 @@ def content_text(content: Any) -> str:
     return str(content)
 
 
+def validate_messages(messages: Any, where: str = "messages") -> list[Mapping[str, Any]]:
+    """Chat messages whose every field has the type the OpenAI schema gives it.
+
+    Checked before any routing or provider call: a ``content`` that is a number would otherwise
+    be routed as its string form and fail seconds later inside the provider with a 500 and a
+    traceback. Raises :class:`InvalidRequestError` (an HTTP 400) naming the first bad field,
+    e.g. ``messages[0].content``.
+    """
+    if not isinstance(messages, list):
+        raise InvalidRequestError(f"{where} must be a list of {{role, content}} objects, "
+                                  f"got {type(messages).__name__}")
+    for i, m in enumerate(messages):
+        at = f"{where}[{i}]"
+        if not isinstance(m, Mapping):
+            raise InvalidRequestError(f"{at} must be an object with 'role' and 'content', "
+                                      f"got {type(m).__name__}")
+        role = m.get("role")
+        if not isinstance(role, str):
+            raise InvalidRequestError(f"{at}.role must be a string such as \"user\", "
+                                      f"got {type(role).__name__}")
+        content = m.get("content")
+        if content is None or isinstance(content, str):
+            continue
+        if not isinstance(content, list):
+            raise InvalidRequestError(
+                f"{at}.content must be a string or a list of content parts, got "
+                f"{type(content).__name__} {str(content)[:40]!r}")
+        for j, part in enumerate(content):
+            if isinstance(part, str):
+                continue
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                raise InvalidRequestError(
+                    f"{at}.content[{j}] must be an object with a string 'type' such as "
+                    f"{{\"type\": \"text\", \"text\": \"...\"}}, got {type(part).__name__}")
+            if part["type"] in ("text", "input_text") and not isinstance(part.get("text"), str):
+                raise InvalidRequestError(f"{at}.content[{j}].text must be a string, "
+                                          f"got {type(part.get('text')).__name__}")
+    return messages
+
+
 def messages_text(messages: Sequence[Mapping[str, Any]]) -> str:
     """All messages as one text (for token counting when no chat template is known)."""
     return "\n".join(f"{m.get('role', 'user')}: {content_text(m.get('content'))}" for m in messages)

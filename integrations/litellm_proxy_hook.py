@@ -75,7 +75,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from adaptive_router.domain import Decision
 from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequestError
 from adaptive_router.pricing import counter_for
-from adaptive_router.prompts import content_text, prompt_from_messages
+from adaptive_router.prompts import content_text, prompt_from_messages, validate_messages
 from adaptive_router.served_cascade import ServedPlan
 from adaptive_router.service import RoutingService
 from adaptive_router.traffic import TrafficLogLine
@@ -217,9 +217,12 @@ def anthropic_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     raw = data.get("messages")
     if not isinstance(raw, list) or not raw:
         raise InvalidRequestError("messages must be a non-empty list of {role, content} objects")
-    for m in raw:
+    for i, m in enumerate(raw):
         if not isinstance(m, Mapping) or "role" not in m:
             raise InvalidRequestError("each message must be an object with 'role' and 'content'")
+        if not isinstance(m.get("content"), str | list):
+            raise InvalidRequestError(f"messages[{i}].content must be a string or a list of content "
+                                      f"blocks, got {type(m.get('content')).__name__}")
         msgs.append({"role": m["role"], "content": _anthropic_text(m.get("content"))})
     return msgs
 
@@ -398,9 +401,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         alias = data["model"]
         alias_knob = settings.knob_for_alias(alias) or {}
         if call in CHAT_CALLS:
-            messages = data.get("messages")
-            if not isinstance(messages, list):
-                raise InvalidRequestError("messages must be a list of {role, content} objects")
+            messages = validate_messages(data.get("messages"))
             n_given = data.get("n")
             if n_given not in (None, 1):
                 raise InvalidRequestError(
@@ -417,7 +418,11 @@ class AdaptiveRouterProxyHook(CustomLogger):
                 "not supported")
         prompt = prompt_from_messages(messages)  # a clear 400 before any model work
         knob = self._knob(data, alias_knob, call)
-        stream = bool(data.get("stream"))
+        stream = data.get("stream")
+        if stream is not None and not isinstance(stream, bool):  # "false" would be truthy
+            raise InvalidRequestError(f"stream must be true or false, got {type(stream).__name__} "
+                                      f"{stream!r}")
+        stream = bool(stream)
         runtime = await self.runtime()
         cascade = runtime.cascade_policy(knob)  # validates `accept` even where it cannot apply
         plan: ServedPlan | None = None

@@ -99,6 +99,35 @@ BAD = [
      "threshold must be a number"),
 ]
 
+#: Wrong types (issue 16): each is a 400 naming the field, answered before any provider call.
+WRONG_TYPES = [
+    ("threshold true", chat(OK_PROMPT, metadata={"adaptive_router": {"threshold": True}}),
+     "threshold must be a number"),
+    ("threshold as a string", chat(OK_PROMPT, metadata={"adaptive_router": {"threshold": "0.3"}}),
+     "threshold must be a number"),
+    ("budget false", chat(OK_PROMPT, metadata={"adaptive_router": {"budget_usd": False}}),
+     "budget_usd must be a number"),
+    ("tradeoff a list", chat(OK_PROMPT, metadata={"adaptive_router": {"tradeoff": [1]}}),
+     "tradeoff must be a number"),
+    ("epsilon true", chat(OK_PROMPT, metadata={"adaptive_router": {"threshold": 0.5, "epsilon": True}}),
+     "epsilon"),
+    ("accept true", chat(OK_PROMPT, metadata={"adaptive_router": {"accept": True}}), "accept"),
+    ("knob a list", chat(OK_PROMPT, metadata={"adaptive_router": [0.3]}), "metadata.adaptive_router"),
+    ("content a number", chat(42), "messages[0].content"),
+    ("content a float", chat(4.2), "messages[0].content"),
+    ("content true", chat(True), "messages[0].content"),
+    ("content an object", chat({"text": OK_PROMPT}), "messages[0].content"),
+    ("content part a number", chat([42]), "messages[0].content[0]"),
+    ("text part not text", chat([{"type": "text", "text": 7}]), "messages[0].content[0].text"),
+    ("role a number", {"model": "adaptive-router", "messages": [{"role": 1, "content": OK_PROMPT}]},
+     "messages[0].role"),
+    ("earlier turn's content a number", {"model": "adaptive-router", "messages": [
+        {"role": "assistant", "content": 5}, {"role": "user", "content": OK_PROMPT}]},
+     "messages[0].content"),
+    ("stream a string", chat(OK_PROMPT, stream="false"), "stream must be true or false"),
+]
+BAD += WRONG_TYPES
+
 
 @pytest.mark.parametrize("case,body,phrase", BAD, ids=[c[0] for c in BAD])
 def test_bad_input_is_a_json_4xx(proxy, case, body, phrase) -> None:
@@ -107,6 +136,24 @@ def test_bad_input_is_a_json_4xx(proxy, case, body, phrase) -> None:
     msg = error_message(resp)
     assert phrase in msg, (case, msg)
     assert "Traceback" not in resp.text
+
+
+def test_wrong_types_are_rejected_before_any_provider_call(proxy) -> None:
+    """Wrong types never reach the router's decision or a provider: each answer is fast, and no
+    traffic log line (written for every routed request, served or failed) appears."""
+    import time
+
+    log = proxy.traffic_log  # type: ignore[attr-defined]
+    before = log.read_text(encoding="utf-8").count("\n") if log.exists() else 0
+    for case, body, phrase in WRONG_TYPES:
+        t0 = time.perf_counter()
+        resp = post(proxy, body)
+        assert resp.status_code == 400, (case, resp.status_code, resp.text[:300])
+        assert phrase in error_message(resp), case
+        assert time.perf_counter() - t0 < 5.0, case
+    after = log.read_text(encoding="utf-8").count("\n") if log.exists() else 0
+    assert after == before
+    assert "not iterable" not in proxy.log_text()  # the old failure: routed, then a provider crash
 
 
 @pytest.mark.parametrize("content", [[{"type": "text", "text": MULTIMODAL_TEXT}, IMAGE], HUGE_PROMPT],
