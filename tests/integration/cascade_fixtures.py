@@ -10,8 +10,11 @@ every strong answer, "no" for the other weak ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import litellm
 import yaml
 
 from adaptive_router.records import ModelSamples, Record, write_records
@@ -103,3 +106,18 @@ def weak_cost(prompt: str) -> float:
 def strong_cost(prompt: str) -> float:
     ptok, _, strong = RECORDED[prompt]
     return cost("strong", ptok, [strong[1]])
+
+
+@contextmanager
+def replay_providers(records: Path, monkeypatch) -> Iterator[None]:
+    """The project's replay/local providers registered in-process over ``records`` (restored after)."""
+    from adaptive_router.integrations.litellm_providers import provider_map
+
+    monkeypatch.setenv("ADAPTIVE_ROUTER_REPLAY_RECORDS", str(records))
+    saved = list(litellm.custom_provider_map)
+    litellm.custom_provider_map = provider_map()
+    litellm.utils.custom_llm_setup()
+    try:
+        yield
+    finally:
+        litellm.custom_provider_map = saved

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import litellm
 import pytest
 from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
-from adaptive_router.integrations.litellm_providers import provider_map
-from cascade_fixtures import AGREE, DISAGREE, PRICES, RECORDED, strong_cost, weak_cost, write_all
+from cascade_fixtures import (
+    AGREE,
+    DISAGREE,
+    PRICES,
+    RECORDED,
+    replay_providers,
+    strong_cost,
+    weak_cost,
+    write_all,
+)
 from langchain_core.runnables import ConfigurableField
 
 from adaptive_router.domain import Fleet
@@ -24,12 +31,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def providers(paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("ADAPTIVE_ROUTER_REPLAY_RECORDS", str(paths["records"]))
-    saved = list(litellm.custom_provider_map)
-    litellm.custom_provider_map = provider_map()
-    litellm.utils.custom_llm_setup()
-    yield
-    litellm.custom_provider_map = saved
+    with replay_providers(paths["records"], monkeypatch):
+        yield
 
 
 def fleet() -> Fleet:

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import litellm
 import pytest
-from adaptive_router.integrations.litellm_providers import provider_map
 from adaptive_router.integrations.litellm_strategy import AdaptiveRoutingStrategy
-from cascade_fixtures import AGREE, DISAGREE, RECORDED, deployments, strong_cost, weak_cost, write_all
+from cascade_fixtures import (
+    AGREE,
+    DISAGREE,
+    RECORDED,
+    deployments,
+    replay_providers,
+    strong_cost,
+    weak_cost,
+    write_all,
+)
 
 from adaptive_router.traffic import read_traffic_log
 
@@ -21,12 +29,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def providers(paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("ADAPTIVE_ROUTER_REPLAY_RECORDS", str(paths["records"]))
-    saved = list(litellm.custom_provider_map)
-    litellm.custom_provider_map = provider_map()
-    litellm.utils.custom_llm_setup()
-    yield
-    litellm.custom_provider_map = saved
+    with replay_providers(paths["records"], monkeypatch):
+        yield
 
 
 def strategy(paths: dict[str, Path], log: Path) -> AdaptiveRoutingStrategy:

@@ -14,10 +14,18 @@ from pathlib import Path
 import litellm
 import numpy as np
 import pytest
-from adaptive_router.integrations.litellm_providers import provider_map
 from adaptive_router.integrations.litellm_proxy_hook import AdaptiveRouterProxyHook
 from adaptive_router.integrations.plugin_settings import PluginSettings
-from cascade_fixtures import AGREE, DISAGREE, RECORDED, deployments, strong_cost, weak_cost, write_all
+from cascade_fixtures import (
+    AGREE,
+    DISAGREE,
+    RECORDED,
+    deployments,
+    replay_providers,
+    strong_cost,
+    weak_cost,
+    write_all,
+)
 
 from adaptive_router.traffic import read_traffic_log
 from adaptive_router.verifiers.base import Evidence
@@ -33,12 +41,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def providers(paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("ADAPTIVE_ROUTER_REPLAY_RECORDS", str(paths["records"]))
-    saved = list(litellm.custom_provider_map)
-    litellm.custom_provider_map = provider_map()
-    litellm.utils.custom_llm_setup()
-    yield
-    litellm.custom_provider_map = saved
+    with replay_providers(paths["records"], monkeypatch):
+        yield
 
 
 def make_hook(paths: dict[str, Path], cascade: dict | None, log: Path | None = None,
