@@ -169,6 +169,25 @@ class RoutingService:
             log.warning("adaptive_router: selector is 'reward' but no reward_model is set; "
                         "best-of-n keeps the first sample. Set reward_model or selector: majority")
 
+    #: What :meth:`check` routes once at startup: any prompt works, it only has to reach the
+    #: router's encoder and every candidate's prediction.
+    PROBE_PROMPT = "What is 2 + 2? Answer briefly."
+
+    def check(self) -> None:
+        """Route one probe prompt through every engine now, so that whatever loads lazily (the
+        encoder a checkpoint names, its tokenizer, the fleet's candidate keys against the
+        router's) fails at startup with the reason, not on every request later as a client
+        error. Raises :class:`ConfigError` saying what is wrong."""
+        engines = [self.engine] + ([self.engine_n1] if self.engine_n1 is not None else [])
+        for engine in engines:
+            try:
+                engine.decide(self.PROBE_PROMPT, policy_from_knob(dict(self.default_knob)))
+            except ConfigError:
+                raise
+            except Exception as exc:
+                raise ConfigError(f"the router {getattr(self.router, 'name', type(self.router).__name__)!r} "
+                                  f"cannot route a probe prompt: {type(exc).__name__}: {exc}") from exc
+
     def _check_cascade(self, cascade: CascadeConfig) -> None:
         """Fixed steps must be fleet candidates (a configuration error, raised at startup); a
         verifier folder that does not exist is logged now, and requests then serve step 1 with a

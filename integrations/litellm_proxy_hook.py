@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -73,7 +74,7 @@ from adaptive_router.integrations.plugin_settings import PluginSettings, validat
 from litellm.integrations.custom_logger import CustomLogger
 
 from adaptive_router.domain import Decision
-from adaptive_router.errors import AdaptiveRouterError, ConfigError, InvalidRequestError
+from adaptive_router.errors import AdaptiveRouterError, CheckpointError, ConfigError, InvalidRequestError
 from adaptive_router.pricing import counter_for
 from adaptive_router.prompts import content_text, prompt_from_messages, validate_messages
 from adaptive_router.served_cascade import ServedPlan
@@ -98,11 +99,27 @@ class PluginMisconfigured(AdaptiveRouterError):
     http_status = 500
 
 
+#: An absolute POSIX path in a message (not a URL's path, not a relative ``../x``): what a
+#: client must not learn about the server's file system.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"`:,;()\[\]{}<>/]+/)*[^\s'\"`:,;()\[\]{}<>/]*")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last two parts (``…/router/config.json``):
+    enough for an operator to know which file, nothing of the server's layout. The proxy's own
+    log keeps the full message."""
+    def short(m: re.Match[str]) -> str:
+        parts = [p for p in m.group(0).split("/") if p]
+        return "…/" + "/".join(parts[-2:]) if parts else m.group(0)
+
+    return _ABSOLUTE_PATH.sub(short, text)
+
+
 def proxy_error(exc: Exception) -> Exception:
     """The exception LiteLLM's proxy turns into an OpenAI-style JSON error with our status.
 
     A ``ProxyException`` is passed to the client as is (status = its ``code``); anything else
-    without a ``status_code`` would become a 500.
+    without a ``status_code`` would become a 500. Absolute server paths are cut from the message.
     """
     from litellm.proxy._types import ProxyException
 
@@ -110,7 +127,8 @@ def proxy_error(exc: Exception) -> Exception:
     kind = "invalid_request_error" if 400 <= status < 500 else "internal_server_error"
     message = str(exc) if isinstance(exc, AdaptiveRouterError) else (
         f"adaptive_router could not route the request: {type(exc).__name__}: {exc}")
-    return ProxyException(message=f"adaptive_router: {message}", type=kind, param=None, code=status)
+    return ProxyException(message=scrub_paths(f"adaptive_router: {message}"), type=kind, param=None,
+                          code=status)
 
 
 def _bucket(data: dict[str, Any], call_type: str | None = None) -> dict[str, Any]:
@@ -306,12 +324,16 @@ class AdaptiveRouterProxyHook(CustomLogger):
         return list(getattr(router, "model_list", None) or []) or None
 
     async def runtime(self) -> AdaptiveRuntime:
+        """The runtime, built on first use; any failure to build it is the server's (HTTP 500
+        "misconfigured", the reason in the proxy's log), never the client's fault."""
         try:
             return await self._build_runtime()
-        except AdaptiveRouterError as exc:
-            if isinstance(exc, PluginMisconfigured):
-                raise
-            raise PluginMisconfigured(f"the plugin is misconfigured: {exc}") from exc
+        except PluginMisconfigured:
+            raise
+        except Exception as exc:
+            log.error("adaptive_router: the plugin cannot start: %s: %s", type(exc).__name__, exc)
+            detail = str(exc) if isinstance(exc, AdaptiveRouterError) else f"{type(exc).__name__}: {exc}"
+            raise PluginMisconfigured(f"the plugin is misconfigured: {detail}") from exc
 
     async def _build_runtime(self) -> AdaptiveRuntime:
         if self._runtime is None:
@@ -432,8 +454,12 @@ class AdaptiveRouterProxyHook(CustomLogger):
             plan = runtime.plan_cascade(base, knob, cascade)
             decision = plan.decision
         else:
-            decision = await runtime.adecide(messages, knob,
-                                             single_sample=stream or call in SINGLE_OUTPUT_CALLS)
+            try:
+                decision = await runtime.adecide(messages, knob,
+                                                 single_sample=stream or call in SINGLE_OUTPUT_CALLS)
+            except (ConfigError, CheckpointError) as exc:  # the router's files, not the request
+                log.error("adaptive_router: the router failed: %s", exc)
+                raise PluginMisconfigured(f"the plugin is misconfigured: {exc}") from exc
         group = runtime.group_of(decision.model)
         data["model"] = group
         fallbacks = []

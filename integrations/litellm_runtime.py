@@ -182,6 +182,7 @@ class AdaptiveRuntime(RoutingService):
             selector=settings.selector, reward_model=settings.reward_model,
             count_tokens=settings.count_tokens, traffic_log=writer, traffic_log_error=writer_error,
             log_messages=settings.log_messages, cascade=cascade, resolve_path=settings.path)
+        self.check()  # the whole router loads now: a bad checkpoint stops the plugin at startup
 
     # -- cascades: escalation calls are LiteLLM calls -------------------------------------------
     async def acascade(self, plan: ServedPlan, messages: Sequence[Mapping[str, Any]], response: Any,

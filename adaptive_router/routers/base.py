@@ -117,7 +117,21 @@ class Router(ABC):
             from adaptive_router.errors import CheckpointError
 
             raise CheckpointError(f"{directory} holds a {klass.name} router, not a {cls.name}")
-        router = klass.from_state(cfg.get("params", {}), load_tensors(directory), Path(directory))
+        params = cfg.get("params", {})
+        if not isinstance(params, dict):
+            from adaptive_router.errors import CheckpointError
+
+            raise CheckpointError(f"{directory}/config.json: params must be an object, got "
+                                  f"{type(params).__name__}; re-save the router")
+        try:
+            router = klass.from_state(params, load_tensors(directory), Path(directory))
+        except TypeError as exc:
+            # an unknown or missing keyword in config.json (a hand edit, or a checkpoint from a
+            # newer version): say which file and what, not a raw TypeError from __init__
+            from adaptive_router.errors import CheckpointError
+
+            raise CheckpointError(f"{directory}/config.json: the {klass.name} router's params do not "
+                                  f"fit it ({exc}); remove the parameter or retrain the router") from None
         knob = cfg.get("default_knob")
         if knob is not None:
             from adaptive_router.errors import AdaptiveRouterError, CheckpointError
