@@ -169,6 +169,11 @@ def _ask_for_stream_usage(data: dict[str, Any]) -> bool:
     the proxy built before this hook ran: it is updated too. Returns whether usage was injected.
     """
     options = data.get("stream_options")
+    if data.get("_litellm_strip_stream_usage") is True:
+        # the proxy itself asked for usage on the client's behalf (its stream usage tracking,
+        # before this hook) and will drop the usage-only chunk: the client did not ask for it,
+        # so the key must ride on the finish chunk, which the client does receive
+        return True
     if isinstance(options, dict) and options.get("include_usage") is True:
         return False
     data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
