@@ -31,6 +31,21 @@ def _emit(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
 
+#: ``--fleet`` of the commands that read recorded data: the user's prices win.
+_FLEET_HELP = ("Fleet YAML (see examples/fleet.yaml): prices, reference model and allowed n. It wins "
+               "over the data's and LiteLLM's prices; needed for models LiteLLM's map does not know "
+               "(unless the table records each answer's cost: --columns MODEL.cost_usd=COLUMN).")
+_COLUMNS_HELP = ("For a CSV/JSONL table: prompt=COL,MODEL=COL,MODEL.response=COL,MODEL.output_tokens=COL,"
+                 "MODEL.cost_usd=COL (each answer's real cost; wins over price x tokens),task=COL "
+                 "(split key and domain labels),quality=NAME,reference=MODEL.")
+
+
+def _load_fleet(path: Path | None) -> Any:
+    from adaptive_router.domain import Fleet
+
+    return Fleet.from_yaml(path) if path is not None else None
+
+
 def _knob(threshold: float | None, tradeoff: float | None, budget: float | None) -> dict[str, float] | None:
     given = {k: v for k, v in (("threshold", threshold), ("tradeoff", tradeoff),
                                ("budget_usd", budget)) if v is not None}
@@ -154,8 +169,9 @@ def eval_routers(
     split: Annotated[str, typer.Option(help="test, val, train, all, or auto (all for baselines "
                                             "only, else the decontaminated test split).")] = "auto",
     seed: Annotated[int, typer.Option(help="Split and training seed.")] = 0,
-    n: Annotated[str, typer.Option(help="Sample counts for the non-reference models, e.g. 1,3,5 "
-                                        "(best-of-n candidates).")] = "1",
+    n: Annotated[str | None, typer.Option(help="Sample counts for the non-reference models, e.g. 1,3,5 "
+                                               "(best-of-n candidates; default: the --fleet's n, "
+                                               "else 1).")] = None,
     selector_score: Annotated[str | None, typer.Option(help="Record score that picks the best of n "
                                                             "(default: a uniformly random sample).")] = None,
     checkpoints: Annotated[Path | None, typer.Option(help="Folder of trained routers: <DIR>/<name> "
@@ -165,8 +181,8 @@ def eval_routers(
                                            "model's quality).")] = "best",
     decontaminate: Annotated[bool, typer.Option(help="Drop test prompts with cosine >= 0.95 to a "
                                                      "training prompt.")] = True,
-    columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
-                                                     "MODEL.response=COL,quality=NAME,reference=MODEL.")] = None,
+    columns: Annotated[str | None, typer.Option(help=_COLUMNS_HELP)] = None,
+    fleet: Annotated[Path | None, typer.Option(help=_FLEET_HELP)] = None,
     cascade: Annotated[list[str] | None, typer.Option(help="A cascade to replay on the recorded answers "
                                                           "(repeatable): auto (cheapest model, then the "
                                                           "reference), a chain such as 'weak#3>strong#1', "
@@ -184,7 +200,8 @@ def eval_routers(
     if not names:
         raise typer.BadParameter("give at least one router, e.g. --routers random,oracle")
     results = run_evaluation(data, names, out=str(out), data_dir=str(data_dir) if data_dir else None,
-                             split=split, seed=seed, n=_int_list(n), selector_score=selector_score,
+                             split=split, seed=seed, n=_int_list(n) if n else None,
+                             selector_score=selector_score, fleet=_load_fleet(fleet),
                              checkpoints=str(checkpoints) if checkpoints else None, knob=knob,
                              decontaminate=decontaminate, load_kwargs=parse_column_mapping(columns),
                              cascades=list(cascade or []),
@@ -246,15 +263,17 @@ def data_export(
     split: Annotated[str, typer.Option(help="all, train, val or test (decontaminated).")] = "all",
     data_dir: Annotated[Path | None, typer.Option(help="Data root (default: $ADAPTIVE_ROUTER_DATA).")] = None,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
-    columns: Annotated[str | None, typer.Option(help="For a CSV/JSONL table: prompt=COL,MODEL=COL,"
-                                                     "MODEL.response=COL,quality=NAME.")] = None,
+    columns: Annotated[str | None, typer.Option(help=_COLUMNS_HELP)] = None,
+    fleet: Annotated[Path | None, typer.Option(help="Fleet YAML: export only its models (its "
+                                                    "reference and prices are reported).")] = None,
 ) -> None:
-    """Write a data set's Records as JSONL (e.g. for the LiteLLM replay provider)."""
+    """Write a data set's Records as JSONL (e.g. for the LiteLLM replay provider); recorded
+    answer costs (cost_usd) are kept."""
     from adaptive_router.records import write_records
     from adaptive_router.training.loaders import load_dataset
     from adaptive_router.training.loaders.generic import parse_column_mapping
 
-    ds = load_dataset(data, data_dir=data_dir, **parse_column_mapping(columns))
+    ds = load_dataset(data, data_dir=data_dir, fleet=_load_fleet(fleet), **parse_column_mapping(columns))
     if split == "all":
         records = ds.records
     else:
@@ -263,8 +282,11 @@ def data_export(
             raise typer.BadParameter(f"--split {split!r}: use all, train, val or test")
         records = parts[split]
     count = write_records(records, out)
+    from adaptive_router.training.recorded_cost import cost_basis
+
     _emit({"data": ds.name, "split": split, "records": count, "models": ds.models,
-           "quality_score": ds.quality_score, "out": str(out)})
+           "quality_score": ds.quality_score, "cost_basis": cost_basis(records, ds.models),
+           **({"reference": ds.reference} if fleet else {}), "out": str(out)})
 
 
 @app.command("train")
@@ -285,17 +307,22 @@ def train_cmd(
     evaluate: Annotated[bool, typer.Option(help="Evaluate on the test split into the report.")] = True,
     max_records: Annotated[int | None, typer.Option(help="Use a seeded random subsample of at most this "
                                                          "many records per data set.")] = None,
+    fleet: Annotated[Path | None, typer.Option(help=_FLEET_HELP + " Its n lists become the candidates.")] = None,
+    columns: Annotated[str | None, typer.Option(help=_COLUMNS_HELP)] = None,
 ) -> None:
     """Train a router on the seeded train split; save it with training_report.{json,md}."""
+    from adaptive_router.training.loaders.generic import parse_column_mapping
     from adaptive_router.training.train import parse_params, train_on_datasets
 
     names = [d.strip() for d in data.split(",") if d.strip()]
     report = train_on_datasets(router, names, out, data_dir=str(data_dir) if data_dir else None, seed=seed,
                                val=val, test=test, roles=generic_roles, evaluate=evaluate,
                                command="adaptive-router " + " ".join(sys.argv[1:]), max_records=max_records,
+                               fleet=_load_fleet(fleet), load_kwargs=parse_column_mapping(columns),
                                **parse_params(param or []))
     _emit({"router": router, "out": str(out), "train_seconds": report.get("train_seconds"),
-           "best_val_loss": report.get("best_val_loss"), "test_metrics": report.get("test_metrics")})
+           "best_val_loss": report.get("best_val_loss"), "cost_basis": report.get("cost_basis"),
+           "test_metrics": report.get("test_metrics")})
 
 
 @app.command("calibrate")
@@ -305,7 +332,8 @@ def calibrate_cmd(
                                                "'prompt' / 'messages'.")],
     strong_share: Annotated[float, typer.Option(help="Share of prompts to send to the strong model.")],
     fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (prices the candidates; needed for "
-                                                    "routers without a reference candidate).")] = None,
+                                                    "routers without a reference candidate, and "
+                                                    "for models LiteLLM's price map does not know).")] = None,
 ) -> None:
     """The threshold that sends --strong-share of your prompts to the strong (dearest) candidate."""
     from adaptive_router.calibrate import calibrate_router, read_prompts
@@ -392,8 +420,17 @@ def retrain_cmd(
 
 def main() -> None:
     """Entry point: run the app, turning project errors into exit status 2 with the message."""
+    from adaptive_router.errors import PriceNotFoundError
+
     try:
         app()
+    except PriceNotFoundError as exc:
+        message = str(exc)
+        if "--fleet" not in message:  # the core's message speaks of a fleet file; name the flag
+            message += ("\nOn the command line: pass --fleet FILE (a fleet YAML as above, see "
+                        "examples/fleet.yaml) to eval, train, data export, calibrate or route.")
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(2)
     except AdaptiveRouterError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

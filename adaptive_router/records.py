@@ -5,7 +5,12 @@ convert to. It is BEST-Route's JSONL made typed::
 
     {"id": "...", "prompt": "...", "source": "champ", "split": "train",
      "models": {"gpt-4": {"responses": [...], "scores": {"correct": [1, 0, 1]},
-                          "token_num_prompt": 312, "token_num_responses": [120, 98, 140]}}}
+                          "token_num_prompt": 312, "token_num_responses": [120, 98, 140],
+                          "cost_usd": [0.0041, 0.0037, 0.0045]}}}
+
+``cost_usd`` (optional; older records have none) is what each answer really cost, as billed;
+where present it wins over price x tokens (a provider's own bill knows discounts, cached
+prompts and models that LiteLLM's price map does not).
 
 Reading also accepts BEST-Route's flat layout, where each model is a top-level key and scores
 are ``<name>_scores`` lists.
@@ -36,6 +41,9 @@ class ModelSamples(BaseModel):
     estimated_tokens: bool = Field(
         default=False, description="token counts are estimates, not counted from real outputs"
     )
+    cost_usd: list[float] | None = Field(
+        default=None, description="what each sample really cost in dollars, as billed (prompt "
+        "included); where present, evaluation and training use it instead of price x tokens")
 
     @model_validator(mode="after")
     def _lengths_agree(self) -> ModelSamples:
@@ -49,6 +57,11 @@ class ModelSamples(BaseModel):
         for name, vals in self.scores.items():
             if n and len(vals) != n:
                 raise ValueError(f"score {name!r} has {len(vals)} values for {n} samples")
+        if self.cost_usd is not None:
+            if n and len(self.cost_usd) != n:
+                raise ValueError(f"cost_usd has {len(self.cost_usd)} values for {n} samples")
+            if any(c < 0 for c in self.cost_usd):
+                raise ValueError(f"cost_usd must be >= 0, got {self.cost_usd}")
         return self
 
     @property
@@ -99,6 +112,7 @@ class Record(BaseModel):
                     "scores": scores,
                     "token_num_prompt": val.get("token_num_prompt", 0),
                     "token_num_responses": val.get("token_num_responses", []),
+                    **({"cost_usd": val["cost_usd"]} if val.get("cost_usd") is not None else {}),
                 }
         out["models"] = models
         if "id" in out:

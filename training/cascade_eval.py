@@ -108,11 +108,12 @@ def _score_in_chunks(verifier: Verifier, evs: list[Evidence], progress: bool, ch
 
 
 def step_cost(record: Record, cand: Candidate, fleet: Fleet) -> float:
-    """One step's dollars: the prompt once, n outputs of the model's mean recorded length."""
-    s = record.samples(cand.model)
-    price = fleet.model(cand.model).resolved_price()
-    mean_out = float(np.mean(s.token_num_responses)) if s.token_num_responses else 0.0
-    return s.token_num_prompt * price.input_per_token + cand.n * mean_out * price.output_per_token
+    """One step's dollars: the answers' recorded cost when the record has it, else the prompt
+    once and n outputs of the model's mean recorded length."""
+    from adaptive_router.training.recorded_cost import candidate_cost, resolve_prices
+
+    return candidate_cost(record.samples(cand.model), cand.n,
+                          resolve_prices(fleet, [record], [cand.model])[cand.model])
 
 
 def build_step_table(

@@ -104,19 +104,20 @@ def quality_matrix(
 def cost_matrix(records: Sequence[Record], candidate_keys: Sequence[str], fleet: Fleet) -> np.ndarray:
     """(R, K) dollar cost of every candidate for every record.
 
-    BEST-Route's accounting: the prompt is paid once (one call asking for n samples) and each
-    of the n outputs is paid; a sample's output length is the model's mean recorded output
-    tokens for that prompt: ``prompt_tokens x input price + n x mean_output_tokens x output price``.
+    Where a record carries the real cost of each answer (``ModelSamples.cost_usd``) that cost
+    is used; otherwise BEST-Route's accounting: the prompt is paid once (one call asking for n
+    samples) and each of the n outputs is paid; a sample's output length is the model's mean
+    recorded output tokens for that prompt: ``prompt_tokens x input price + n x mean_output_tokens
+    x output price`` (:func:`~adaptive_router.training.recorded_cost.candidate_cost`).
     """
+    from adaptive_router.training.recorded_cost import candidate_cost, resolve_prices
+
     cands = [Candidate.from_key(k) for k in candidate_keys]
-    prices = {m: fleet.model(m).resolved_price() for m in {c.model for c in cands}}
+    prices = resolve_prices(fleet, records, [c.model for c in cands])
     out = np.empty((len(records), len(cands)), dtype=np.float64)
     for r_i, rec in enumerate(records):
         for c_i, cand in enumerate(cands):
-            s = rec.samples(cand.model)
-            mean_out = float(np.mean(s.token_num_responses)) if s.token_num_responses else 0.0
-            price = prices[cand.model]
-            out[r_i, c_i] = s.token_num_prompt * price.input_per_token + cand.n * mean_out * price.output_per_token
+            out[r_i, c_i] = candidate_cost(rec.samples(cand.model), cand.n, prices[cand.model])
     return out
 
 
@@ -409,7 +410,8 @@ def fleet_with_n(fleet: Fleet, n: Sequence[int]) -> Fleet:
     data = fleet.to_dict()
     for m in data["models"]:
         m["n"] = [1] if m["name"] == ref else sorted(set(int(k) for k in n))
-    return Fleet.from_dict(data)
+    data["reference"] = ref
+    return Fleet.from_dict(data, source=fleet.source)
 
 
 def resolve_router(
@@ -465,7 +467,7 @@ def run_evaluation(
     data_dir: str | None = None,
     split: str = "auto",
     seed: int = 0,
-    n: Sequence[int] = (1,),
+    n: Sequence[int] | None = None,
     selector_score: str | None = None,
     checkpoints: str | None = None,
     knob: str = "threshold",
@@ -475,6 +477,7 @@ def run_evaluation(
     load_kwargs: dict[str, Any] | None = None,
     cascades: Sequence[str] = (),
     verifiers: Sequence[str] = ("agreement",),
+    fleet: Fleet | None = None,
 ) -> dict[str, Any]:
     """Load a data set, resolve the routers, evaluate each on one split, write the results.
 
@@ -489,14 +492,25 @@ def run_evaluation(
     The random router is averaged over :data:`RANDOM_REPEATS` draws (its expected curve).
     With ``out`` writes ``results.json``, ``quality_cost.png`` and (two-model data)
     ``deferral.png``. ``load_kwargs`` go to the loader (a table's column mapping).
+
+    ``fleet`` (the user's fleet file) wins over the data's and LiteLLM's prices and names the
+    reference and the allowed sample counts; ``n`` (when given) replaces the non-reference
+    models' sample counts. ``results["cost_basis"]`` says, per model, whether the recorded cost
+    of each answer or price x tokens was used (and a note repeats it).
     """
     import json
     from pathlib import Path
 
     from adaptive_router.training.loaders import load_dataset
+    from adaptive_router.training.recorded_cost import cost_basis, resolve_prices
 
     ds = dataset if dataset is not None else load_dataset(data, data_dir=data_dir, **(load_kwargs or {}))
-    fleet = fleet_with_n(ds.fleet, n) if tuple(n) != (1,) else ds.fleet
+    if fleet is not None:
+        ds = ds.with_fleet(fleet)
+    fleet = ds.fleet
+    resolve_prices(fleet, ds.records, fleet.model_names)  # before anything prices: name every unpriced model
+    if n is not None and not (tuple(n) == (1,) and all(m.n == [1] for m in fleet.models)):
+        fleet = fleet_with_n(fleet, n)
     if split == "auto":
         split = "all" if all(r in UNTRAINED for r in routers) else "test"
     if split == "all":
@@ -507,10 +521,13 @@ def run_evaluation(
         if evaluated is None:
             raise DataError(f"--split {split!r}: use test, val, train, all or auto")
     keys = fleet.candidate_keys
+    basis = cost_basis(evaluated, fleet.model_names)
     results: dict[str, Any] = {
         "data": ds.name, "split": split, "seed": seed, "n_prompts": len(evaluated),
         "quality_score": ds.quality_score, "selector_score": selector_score, "candidates": keys,
-        "notes": ds.notes, "summary": data_summary(evaluated, fleet, ds.quality_score, keys),
+        "notes": list(ds.notes) + [cost_note(basis, fleet)], "cost_basis": basis,
+        "reference": fleet.reference_model(),
+        "summary": data_summary(evaluated, fleet, ds.quality_score, keys),
         "single_models": evaluate_single_models(evaluated, fleet, ds.quality_score, keys),
         "routers": {},
     }
@@ -540,6 +557,20 @@ def run_evaluation(
         plot_deferral(results, out_dir / "deferral.png")
         results["files"] = sorted(str(p) for p in out_dir.iterdir() if p.suffix in (".json", ".png"))
     return results
+
+
+def cost_note(basis: dict[str, str], fleet: Fleet) -> str:
+    """One line saying which cost every model's dollars are: recorded, or price x tokens (and
+    whose prices)."""
+    from adaptive_router.training.recorded_cost import RECORDED
+
+    by: dict[str, list[str]] = {}
+    for m, b in basis.items():
+        by.setdefault(b, []).append(m)
+    where = f"the fleet {fleet.source}" if fleet.source else "LiteLLM's price map unless the data prices them"
+    parts = [f"{b}: {', '.join(ms)}" if b == RECORDED else f"{b} (prices from {where}): {', '.join(ms)}"
+             for b, ms in by.items()]
+    return "cost: " + "; ".join(parts)
 
 
 TABLE_COLUMNS = ("quality", "cost_per_1k_usd", "apgr", "apgr_cost", "cpt_50", "cpt_80", "aiq",

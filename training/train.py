@@ -207,16 +207,27 @@ def train_on_datasets(
     progress: bool = True,
     command: str | None = None,
     max_records: int | None = None,
+    fleet: Any = None,
+    load_kwargs: dict[str, Any] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Train ``name`` on the seeded train splits of the data sets ``data`` (validation split for
     early stopping), save it to ``out_dir`` and, with ``evaluate``, add the metrics on each data
     set's decontaminated test split to the training report. With ``roles`` the two models of
     each (two-model) data set are renamed ``strong`` / ``weak`` so the router serves any fleet
-    (the bundled default router). Returns the report."""
-    from adaptive_router.training.loaders import load_dataset
+    (the bundled default router). Returns the report.
 
-    datasets = [subsample_dataset(load_dataset(d, data_dir=data_dir), max_records, seed) for d in data]
+    ``fleet`` (a :class:`~adaptive_router.domain.Fleet`, the user's fleet file) wins over the
+    data's and LiteLLM's prices (the default knob and the test metrics are priced with it) and its
+    allowed sample counts ``n`` become the candidates ((model, n) routers such as best-route learn
+    them all). ``load_kwargs`` go to the loader (a table's column mapping, e.g. ``cost_columns``
+    for the real cost of every answer, which then wins over price x tokens).
+    """
+    from adaptive_router.training.loaders import load_dataset
+    from adaptive_router.training.recorded_cost import cost_basis
+
+    datasets = [subsample_dataset(load_dataset(d, data_dir=data_dir, fleet=fleet, **(load_kwargs or {})),
+                                  max_records, seed) for d in data]
     tr_all: list[Record] = []
     va_all: list[Record] = []
     tests = []
@@ -227,7 +238,7 @@ def train_on_datasets(
             raise ConfigError(f"{ds.name} scores quality as {ds.quality_score!r}, {datasets[0].name} as "
                               f"{quality_score!r}: train on data sets with the same quality score")
         tr, va, te = ds.splits(seed=seed, val=val, test=test)
-        ds_keys = [f"{m}#1" for m in ds.models]
+        ds_keys = ds.fleet.candidate_keys if fleet is not None else [f"{m}#1" for m in ds.models]
         if roles:
             if len(ds.models) != 2:
                 raise ConfigError(f"--generic-roles needs two-model data; {ds.name} has {len(ds.models)} models")
@@ -258,6 +269,12 @@ def train_on_datasets(
         report["default_knob"] = choice
     report["data"] = list(data)
     report["records_used"] = {ds.name: len(ds.records) for ds in datasets}
+    report["cost_basis"] = {ds.name: cost_basis(ds.records, ds.models) for ds in datasets}
+    if fleet is not None:
+        report["fleet"] = {"source": fleet.source, "reference": fleet.reference_model(),
+                           "candidates": fleet.candidate_keys}
+    if any(r.task for ds in datasets for r in ds.records):
+        report["tasks"] = sorted({r.task for ds in datasets for r in ds.records if r.task})
     if command:
         report["command"] = command
     report["splits"] = {"seed": seed, "val": val, "test": test,

@@ -54,14 +54,18 @@ def load_dataset(name_or_path: str | Path, data_dir: str | Path | None = None, *
     """A data set by name (:data:`DATASETS`) or from a Records JSONL / CSV / JSONL table path.
 
     Extra keywords go to the loader (for tables: ``prompt_column``, ``model_columns``,
-    ``response_columns``, ``output_token_columns``, ``quality_score``, ``prices``, ``reference``).
+    ``response_columns``, ``output_token_columns``, ``cost_columns``, ``task_column``,
+    ``quality_score``, ``prices``, ``reference``). ``fleet`` (any data set) prices and shapes
+    the data with the user's fleet (:meth:`RoutingDataset.with_fleet`).
     """
     key = str(name_or_path)
+    fleet = kw.pop("fleet", None)
     if key in DATASETS:
-        return DATASETS[key](data_dir, **kw)
+        ds = DATASETS[key](data_dir, **kw)
+        return ds.with_fleet(fleet) if fleet is not None else ds
     path = Path(key)
     if path.suffix.lower() in (".csv", ".jsonl", ".json") or path.exists():
         from adaptive_router.training.loaders.generic import load_table
 
-        return load_table(path, **kw)
+        return load_table(path, fleet=fleet, **kw)
     raise DataError(f"unknown data set {key!r}; use one of {sorted(DATASETS)} or a .csv/.jsonl path")

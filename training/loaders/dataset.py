@@ -1,7 +1,8 @@
 """The :class:`RoutingDataset`: records, models, quality score, priced fleet, and splits.
 
 Splits are deterministic (a seeded permutation of record ids, or the data set's own ``split``
-field when it defines one) and the test split is decontaminated: a test prompt whose MiniLM
+field when it defines one; stratified by task when a table names a task column, so that a
+small category is not left out of the test split by chance) and the test split is decontaminated: a test prompt whose MiniLM
 embedding has cosine >= 0.95 with any train or validation prompt is dropped, the criterion
 RouteLLM used to build its ``contaminated_prompts.jsonl`` files.
 """
@@ -42,6 +43,9 @@ class RoutingDataset:
         default_factory=dict, repr=False, compare=False)
     #: test records dropped by the last decontamination, for reporting
     dropped_contaminated: list[str] = field(default_factory=list, repr=False, compare=False)
+    #: cut every task's records in the split fractions (a table with a task column); the
+    #: built-in data sets keep their published, unstratified splits
+    stratify_by_task: bool = False
 
     def __len__(self) -> int:
         return len(self.records)
@@ -50,6 +54,27 @@ class RoutingDataset:
     def reference(self) -> str:
         """The strong / best model (the fleet's reference)."""
         return self.fleet.reference_model()
+
+    def with_fleet(self, fleet: Fleet) -> RoutingDataset:
+        """This data set priced and shaped by the user's ``fleet``, which wins over the table's
+        and LiteLLM's prices: its models (each must be in the data; the data's other models are
+        left out), its reference and its allowed sample counts ``n``."""
+        import dataclasses
+
+        missing = [m for m in fleet.model_names if m not in self.models]
+        if missing:
+            raise DataError(f"fleet {fleet.source or ''} names models {missing} that the data "
+                            f"{self.name!r} does not hold; its models are {self.models}. Name the "
+                            "fleet's models as the data does (or map the columns with --columns)")
+        left_out = [m for m in self.models if m not in fleet.model_names]
+        notes = list(self.notes) + [f"prices, reference and n from the fleet {fleet.source or '(given)'}"]
+        if left_out:
+            notes.append(f"models not in the fleet left out: {left_out}")
+        from adaptive_router.training.recorded_cost import with_reference
+
+        fleet = with_reference(fleet, self.records)
+        return dataclasses.replace(self, models=list(fleet.model_names), fleet=fleet, notes=notes,
+                                   _split_cache={}, dropped_contaminated=[])
 
     def candidate_keys(self, n: Sequence[int] = (1,)) -> list[str]:
         """Candidate keys ``"model#n"`` for every model and every n in ``n``."""
@@ -88,19 +113,11 @@ class RoutingDataset:
             test_rs = [r for r in self.records if r.split == "test"]
             val_rs = [r for r in self.records if r.split in ("val", "validation")]
             if not val_rs:
-                order = rng.permutation(len(pool))
-                n_val = int(round(val * len(pool)))
-                val_rs = [pool[i] for i in sorted(order[:n_val])]
-                train_rs = [pool[i] for i in sorted(order[n_val:])]
+                _, val_rs, train_rs = self._cut(pool, rng, 0.0, val)
             else:
                 train_rs = pool
         else:
-            order = rng.permutation(len(self.records))
-            n_test = int(round(test * len(self.records)))
-            n_val = int(round(val * len(self.records)))
-            test_rs = [self.records[i] for i in sorted(order[:n_test])]
-            val_rs = [self.records[i] for i in sorted(order[n_test:n_test + n_val])]
-            train_rs = [self.records[i] for i in sorted(order[n_test + n_val:])]
+            test_rs, val_rs, train_rs = self._cut(self.records, rng, test, val)
         if decontaminate and test_rs and (train_rs or val_rs):
             kept, dropped = decontaminate_records(test_rs, train_rs + val_rs, threshold, encoder)
             self.dropped_contaminated = [r.id for r in dropped]
@@ -108,6 +125,30 @@ class RoutingDataset:
         out = (train_rs, val_rs, test_rs)
         self._split_cache[key] = out
         return out
+
+    def _groups(self, records: Sequence[Record]) -> list[list[int]]:
+        """Indices of ``records`` per task (one group unless stratifying by task)."""
+        if not self.stratify_by_task or len({r.task for r in records}) < 2:
+            return [list(range(len(records)))]
+        by: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            by.setdefault(r.task or "", []).append(i)
+        return [by[k] for k in sorted(by)]
+
+    def _cut(self, records: Sequence[Record], rng: np.random.Generator, first: float,
+             second: float) -> tuple[list[Record], list[Record], list[Record]]:
+        """(first, second, rest) fractions of ``records``: one seeded permutation, or one per
+        task group when stratifying. Each part keeps the records' order."""
+        parts: tuple[list[int], list[int], list[int]] = ([], [], [])
+        for group in self._groups(records):
+            order = [group[i] for i in rng.permutation(len(group))]
+            n_first = int(round(first * len(group)))
+            n_second = int(round(second * len(group)))
+            parts[0].extend(order[:n_first])
+            parts[1].extend(order[n_first:n_first + n_second])
+            parts[2].extend(order[n_first + n_second:])
+        first_rs, second_rs, rest = ([records[i] for i in sorted(p)] for p in parts)
+        return first_rs, second_rs, rest
 
     def summary(self) -> dict[str, Any]:
         """Size, models, per-model mean quality, reference and notes."""

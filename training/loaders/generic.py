@@ -11,7 +11,16 @@ columns to models (by default every numeric column that is not the prompt/id/spl
 is a model, its header the model name). Optional mappings name each model's response column and
 output-token column; without token columns output tokens are counted from responses when given,
 else estimated (:data:`adaptive_router.domain.DEFAULT_OUTPUT_TOKENS`) and flagged. Prices come
-from LiteLLM's map under the model names unless ``prices`` gives dollars per million tokens.
+from LiteLLM's map under the model names unless ``prices`` gives dollars per million tokens, and
+a ``fleet`` wins over both (prices, reference model, allowed n).
+
+``cost_columns`` name each model's real cost per answer (what the provider billed): where a row
+has it, evaluation and training use it instead of price x tokens, so a table of models that no
+price map knows needs no prices at all. ``task_column`` names a task / category column: it
+becomes each Record's ``task``, a stratification key of the splits and the domain labels of the
+routers that learn domains (AR-LLM's, and BEST-Route's ``domains`` / ``domain_prior`` features).
+Without a mapping, headers ``MODEL.response``, ``MODEL.output_tokens`` and ``MODEL.cost_usd``
+are recognised by their suffix.
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ from adaptive_router.errors import DataError
 from adaptive_router.records import ModelSamples, Record, read_records
 
 _META_COLUMNS = ("id", "split", "task", "source")
+#: Column-name suffixes of a model's extra columns (``gpt-4o.cost_usd``), recognised by default.
+_SUFFIXES = {".response": "response_columns", ".output_tokens": "output_token_columns",
+             ".cost_usd": "cost_columns"}
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -70,14 +82,30 @@ def _number(v: Any) -> float | None:
 
 
 def _fleet(models: list[str], prices: Mapping[str, Mapping[str, float]] | None,
-           reference: str | None) -> Fleet:
+           reference: str | None, records: list[Record] | None = None) -> Fleet:
+    """The data's fleet; without a reference and with some model unpriced, the model whose
+    recorded answers cost most is the reference (the dearest, as for priced fleets)."""
+    from adaptive_router.training.recorded_cost import with_reference
+
     specs = []
     for m in models:
         spec: dict[str, Any] = {"name": m}
         if prices and m in prices:
             spec["price"] = dict(prices[m])
         specs.append(spec)
-    return Fleet.from_dict({"models": specs, "reference": reference})
+    fleet = Fleet.from_dict({"models": specs, "reference": reference})
+    return with_reference(fleet, records) if records else fleet
+
+
+def _suffix_columns(columns: list[str], given: dict[str, dict[str, str] | None]) -> dict[str, dict[str, str]]:
+    """``MODEL.response`` / ``MODEL.output_tokens`` / ``MODEL.cost_usd`` headers, for the
+    mappings the caller did not give."""
+    found: dict[str, dict[str, str]] = {}
+    for col in columns:
+        for suffix, kind in _SUFFIXES.items():
+            if col.endswith(suffix) and len(col) > len(suffix) and given.get(kind) is None:
+                found.setdefault(kind, {})[col[: -len(suffix)]] = col
+    return found
 
 
 def load_table(
@@ -90,6 +118,9 @@ def load_table(
     prices: Mapping[str, Mapping[str, float]] | None = None,
     reference: str | None = None,
     name: str | None = None,
+    cost_columns: Mapping[str, str] | None = None,
+    task_column: str | None = None,
+    fleet: Fleet | None = None,
 ) -> RoutingDataset:
     """A :class:`RoutingDataset` from a Records JSONL file or a CSV/JSONL table (see module doc)."""
     p = Path(path)
@@ -100,13 +131,25 @@ def load_table(
     if not rows:
         raise DataError(f"{p} holds no rows")
     if _is_records_file(rows):
-        return _from_records(p, quality_score, prices, reference, name)
+        ds = _from_records(p, quality_score, prices, reference, name)
+        return ds.with_fleet(fleet) if fleet is not None else ds
+    if task_column is not None and task_column not in rows[0]:
+        raise DataError(f"{p} has no task column {task_column!r}; columns: {sorted(rows[0])}")
+    task_col = task_column or ("task" if "task" in rows[0] else None)
+    suffixed = _suffix_columns(list(rows[0]), {"response_columns": response_columns,
+                                               "output_token_columns": output_token_columns,
+                                               "cost_columns": cost_columns})
+    response_columns = response_columns if response_columns is not None else suffixed.get("response_columns")
+    output_token_columns = (output_token_columns if output_token_columns is not None
+                            else suffixed.get("output_token_columns"))
+    cost_columns = cost_columns if cost_columns is not None else suffixed.get("cost_columns")
     if prompt_column not in rows[0]:
         raise DataError(f"{p} has no prompt column {prompt_column!r}; columns: {sorted(rows[0])}. "
                         "Name it with prompt_column= (CLI: --map prompt=COLUMN)")
     if model_columns is None:
         skip = {prompt_column, *_META_COLUMNS, *(response_columns or {}).values(),
-                *(output_token_columns or {}).values()}
+                *(output_token_columns or {}).values(), *(cost_columns or {}).values(),
+                *([task_col] if task_col else [])}
         model_columns = {c: c for c, v in rows[0].items() if c not in skip and _number(v) is not None}
     if not model_columns:
         raise DataError(f"{p}: no model quality columns found; map them with model_columns=")
@@ -134,20 +177,45 @@ def load_table(
                 out, est = [out_counts[m][i]], False
             else:
                 out, est = [DEFAULT_OUTPUT_TOKENS], True
-            estimated |= est
+            cost = _row_cost(p, i, row, cost_columns, m)
+            estimated |= est and cost is None  # a recorded cost needs no token estimate
             samples[m] = ModelSamples(responses=responses, scores={quality_score: [q]},
                                       token_num_prompt=p_tok[i], token_num_responses=out,
-                                      estimated_tokens=est)
+                                      estimated_tokens=est, cost_usd=cost)
+        task = row.get(task_col) if task_col else None
         records.append(Record(id=str(row.get("id", i)), prompt=prompts[i], source=name or p.stem,
-                              split=row.get("split") or None, task=row.get("task") or None,
+                              split=row.get("split") or None,
+                              task=str(task).strip() or None if task not in (None, "") else None,
                               models=samples))
     notes = [TOKENIZER_NOTE]
     if estimated:
         notes.append(f"output tokens ESTIMATED ({DEFAULT_OUTPUT_TOKENS} per answer) where the table "
                      "has no responses or token columns")
-    return RoutingDataset(name=name or p.stem, records=records, models=models,
-                          quality_score=quality_score, fleet=_fleet(models, prices, reference),
-                          notes=notes)
+    if task_col:
+        tasks = sorted({r.task for r in records if r.task})
+        notes.append(f"task column {task_col!r}: {len(tasks)} tasks, a stratification key of the splits "
+                     "and the domain labels of the routers that learn domains")
+    ds = RoutingDataset(name=name or p.stem, records=records, models=models,
+                        quality_score=quality_score, fleet=_fleet(models, prices, reference, records),
+                        notes=notes, stratify_by_task=bool(task_col))
+    return ds.with_fleet(fleet) if fleet is not None else ds
+
+
+def _row_cost(p: Path, i: int, row: Mapping[str, Any], cost_columns: Mapping[str, str] | None,
+              model: str) -> list[float] | None:
+    """The row's real cost of ``model``'s answer, or None when the table has none (an empty
+    cell falls back to price x tokens for that answer)."""
+    if not cost_columns or model not in cost_columns:
+        return None
+    col = cost_columns[model]
+    if col not in row:
+        raise DataError(f"{p} has no cost column {col!r} for model {model!r}; columns: {sorted(row)}")
+    if row[col] in (None, ""):
+        return None
+    v = _number(row[col])
+    if v is None or v < 0:
+        raise DataError(f"{p} row {i + 1}: {col}={row[col]!r} is not a dollar amount >= 0")
+    return [v]
 
 
 def _from_records(p: Path, quality_score: str, prices, reference, name) -> RoutingDataset:
@@ -168,7 +236,7 @@ def _from_records(p: Path, quality_score: str, prices, reference, name) -> Routi
     if any(r.models[m].estimated_tokens for r in records for m in models):
         notes.append("some token counts are estimates (estimated_tokens)")
     return RoutingDataset(name=name or p.stem, records=records, models=models,
-                          quality_score=quality_score, fleet=_fleet(models, prices, reference),
+                          quality_score=quality_score, fleet=_fleet(models, prices, reference, records),
                           notes=notes)
 
 
@@ -176,10 +244,11 @@ def parse_column_mapping(spec: str | None) -> dict[str, Any]:
     """Keyword arguments of :func:`load_table` from a CLI mapping string.
 
     ``"prompt=question,gpt-4o=big_ok,gpt-4o-mini=small_ok,gpt-4o-mini.response=small_text,
-    gpt-4o-mini.output_tokens=small_tokens,quality=correct,reference=gpt-4o"``: ``prompt=`` names
-    the prompt column, ``quality=`` the score name, ``reference=`` the strong model, ``M=C`` maps
-    model M's quality to column C, ``M.response=C`` and ``M.output_tokens=C`` its response and
-    output-token columns.
+    gpt-4o-mini.output_tokens=small_tokens,gpt-4o-mini.cost_usd=small_cost,task=category,
+    quality=correct,reference=gpt-4o"``: ``prompt=`` names the prompt column, ``quality=`` the
+    score name, ``reference=`` the strong model, ``task=`` the task / category column, ``M=C``
+    maps model M's quality to column C, ``M.response=C``, ``M.output_tokens=C`` and
+    ``M.cost_usd=C`` its response, output-token and real-cost-per-answer columns.
     """
     if not spec:
         return {}
@@ -187,6 +256,7 @@ def parse_column_mapping(spec: str | None) -> dict[str, Any]:
     models: dict[str, str] = {}
     responses: dict[str, str] = {}
     tokens: dict[str, str] = {}
+    costs: dict[str, str] = {}
     for item in (x.strip() for x in spec.split(",") if x.strip()):
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
@@ -198,6 +268,10 @@ def parse_column_mapping(spec: str | None) -> dict[str, Any]:
             out["quality_score"] = value
         elif key == "reference":
             out["reference"] = value
+        elif key == "task":
+            out["task_column"] = value
+        elif key.endswith(".cost_usd"):
+            costs[key[: -len(".cost_usd")]] = value
         elif key.endswith(".response"):
             responses[key[: -len(".response")]] = value
         elif key.endswith(".output_tokens"):
@@ -210,5 +284,7 @@ def parse_column_mapping(spec: str | None) -> dict[str, Any]:
         out["response_columns"] = responses
     if tokens:
         out["output_token_columns"] = tokens
+    if costs:
+        out["cost_columns"] = costs
     return out
 
