@@ -468,11 +468,15 @@ class AdaptiveRouterProxyHook(CustomLogger):
         group = runtime.group_of(decision.model)
         data["model"] = group
         fallbacks = []
-        if settings.failover and call in CHAT_CALLS and not stream and "fallbacks" not in data:
-            # the chosen deployment errors or times out: LiteLLM moves on to these (issue 9)
+        if settings.failover and call in CHAT_CALLS and "fallbacks" not in data:
+            # the chosen deployment errors or times out: LiteLLM moves on to these (issue 9).
+            # A stream too (issue 16): a connection that fails has sent the client nothing yet,
+            # and its decision was taken among n = 1 candidates, so are its fallbacks.
             from adaptive_router.integrations.litellm_fallback import plan_fallbacks
 
             fallbacks = plan_fallbacks(runtime, decision, knob)
+            if stream:
+                fallbacks = [{"model": f["model"]} for f in fallbacks if int(f.get("n") or 1) == 1]
             if fallbacks:
                 data["fallbacks"] = fallbacks
         injected_usage = False
@@ -609,7 +613,16 @@ class AdaptiveRouterProxyHook(CustomLogger):
         if state.get("headers"):
             return dict(state["headers"])
         decision = state["decision"]
-        cand = decision["candidate"]
+        cand = dict(decision["candidate"])
+        if response is not None and state.get("stream"):
+            # a stream's headers leave after its connection opened: when a fallback opened it,
+            # say which model serves (and its expected cost), not the one that failed
+            from adaptive_router.integrations.litellm_fallback import served_group
+
+            group = served_group(response)
+            model = self._runtime.model_of_group(group) if group and self._runtime is not None else None
+            if group != state["group"] and model is not None:
+                cand = {"model": model, "n": 1}
         headers = {"x-adaptive-router-model": str(cand["model"]), "x-adaptive-router-n": str(cand["n"])}
         if response is not None and state.get("stream"):
             expected = decision["expected_costs_usd"].get(f"{cand['model']}#{cand['n']}", 0.0)
@@ -642,10 +655,15 @@ class AdaptiveRouterProxyHook(CustomLogger):
             async for item in response:
                 yield item
             return
+        from adaptive_router.integrations.litellm_fallback import served_group
+
         parts: list[str] = []
         usage: Any = None
         held: list[Any] = []  # from the chunk that finishes the choice on: sent after accounting
+        served = served_group(response)  # a failover may have served the stream (issue 16)
         async for chunk in response:
+            if served is None:
+                served = served_group(chunk)
             piece, chunk_usage, finished = _chunk_text_and_usage(chunk)
             if piece:
                 parts.append(piece)
@@ -657,7 +675,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             else:
                 yield chunk
         try:
-            body = await self._finish_stream(request_data, state, "".join(parts), usage)
+            body = await self._finish_stream(request_data, state, "".join(parts), usage, served)
             if held and body is not None:
                 _attach_to_stream_end(held, body, usage, injected=bool(state.get("injected_usage")))
         except Exception:
@@ -665,9 +683,18 @@ class AdaptiveRouterProxyHook(CustomLogger):
         for chunk in held:
             yield chunk
 
-    async def _finish_stream(self, data: dict, state: dict, text: str, usage: Any) -> dict[str, Any] | None:
+    async def _finish_stream(self, data: dict, state: dict, text: str, usage: Any,
+                             served: str | None = None) -> dict[str, Any] | None:
         runtime = await self.runtime()
         decision = Decision.model_validate(state["decision"])
+        if served is not None and served != state["group"]:  # a fallback served it: price that
+            from adaptive_router.integrations.litellm_fallback import account_fallback
+
+            entry = next((f for f in state.get("fallbacks") or () if f.get("model") == served),
+                         {"model": served})
+            decision, state["group"] = account_fallback(runtime, decision, state["group"],
+                                                        {**entry, "n": 1})
+            state["decision"] = decision.model_dump(mode="json")
         messages = self._messages(data, state["call"])
         holder = {"usage": usage}
         prompt_tokens, completion = usage_tokens(holder)

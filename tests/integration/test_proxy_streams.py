@@ -18,6 +18,7 @@ import pytest
 import yaml
 from adaptive_router.integrations.litellm_proxy_process import (
     LiteLLMProxy,
+    free_port,
     replay_deployment,
     write_proxy_config,
     write_replay_records,
@@ -105,3 +106,46 @@ def test_openai_client_that_did_not_ask_reads_the_stream_unchanged(proxy) -> Non
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
     assert chunks[-1].model_extra["adaptive_router"]["cost_usd"] > 0
     assert all(c.choices for c in chunks)
+
+
+@pytest.fixture(scope="module")
+def down_proxy(tmp_path_factory: pytest.TempPathFactory):
+    """The cheapest candidate's deployment is down (connection refused on 127.0.0.1)."""
+    work = tmp_path_factory.mktemp("streams-down")
+    records = write_replay_records(work / "records.jsonl", [PROMPT], ["weak", "strong"], answers=[ANSWER])
+    fleet = write_fleet(work / "fleet.yaml", [
+        {"name": "down", "litellm_model": "down-group", "n": [1, 3]},
+        {"name": "weak", "litellm_model": "weak-replay", "n": [1]},
+        {"name": "strong", "litellm_model": "strong-replay", "n": [1]}])
+    down = {"model_name": "down-group",
+            "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "sk-fake-upstream-0123456789abcdef",
+                               "api_base": f"http://127.0.0.1:{free_port()}/v1"},
+            "model_info": {"input_cost_per_token": 1e-08, "output_cost_per_token": 1e-08}}
+    config = write_proxy_config(work / "config.yaml", [
+        down, replay_deployment("weak-replay", "weak", *WEAK_PRICE),
+        replay_deployment("strong-replay", "strong", *STRONG_PRICE)], plugin={
+        "fleet": str(fleet), "router": "cheapest", "traffic_log": str(work / "traffic.jsonl")})
+    with LiteLLMProxy(config, env={"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records)},
+                      log_path=work / "proxy.log") as p:
+        p.traffic_log = work / "traffic.jsonl"  # type: ignore[attr-defined]
+        yield p
+
+
+@pytest.mark.parametrize("options", [None, {"include_usage": True}], ids=["plain", "include_usage"])
+def test_a_stream_fails_over_before_anything_was_sent(down_proxy, options) -> None:
+    body = {"model": "adaptive-router", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    if options is not None:
+        body["stream_options"] = options
+    resp, events = sse_events(down_proxy, body)
+    assert resp.status_code == 200, resp.text[:500] if resp.is_closed else resp.status_code
+    assert resp.headers["x-litellm-model-group"] == "weak-replay"
+    assert resp.headers["x-adaptive-router-model"] == "weak"  # who serves, not who failed
+    assert "".join((e["choices"][0]["delta"].get("content") or "") for e in events if e["choices"]) == ANSWER
+    info = events[-1]["adaptive_router"]
+    assert (info["model"], info["model_group"], info["n"]) == ("weak", "weak-replay", 1)
+    assert "fallback: down#1 failed, served by weak#1" in info["decision"]["reason"]
+    assert info["cost_usd"] == pytest.approx(expected_cost(info["prompt_tokens"], 40, WEAK_PRICE))
+    line = next(ln for ln in read_traffic_log(down_proxy.traffic_log) if ln.request_id == info["request_id"])
+    assert line.decision["model"] == "weak" and line.cost_usd == pytest.approx(info["cost_usd"])
+    assert "sk-fake-upstream" not in json.dumps(events)
+    assert down_proxy.alive()
