@@ -418,6 +418,31 @@ def retrain_cmd(
            "utility_std_error": cmp["utility"][estimator]["std_error"]})
 
 
+@app.command("report")
+def report_cmd(
+    logs: Annotated[list[Path], typer.Option(help="Traffic log (rotated files are read too) or a file "
+                                                  "of LiteLLM StandardLoggingPayload JSON lines; repeat "
+                                                  "for several replicas.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.md, report.json and savings.png.")],
+    feedback: Annotated[list[Path] | None, typer.Option(help="JSON lines {request_id, score|correct|"
+                                                             "rating|thumbs} joined onto the requests "
+                                                             "(repeatable).")] = None,
+    reference: Annotated[str | None, typer.Option(help="The reference model (default: the fleet's, "
+                                                       "else the dearest single-sample candidate of "
+                                                       "each decision).")] = None,
+    fleet: Annotated[Path | None, typer.Option(help="The plugin's fleet file: its reference model.")] = None,
+) -> None:
+    """Spend against always calling the reference model, by day and alias, with quality where
+    feedback exists; writes a PNG of cumulative spend."""
+    from adaptive_router.training.savings_report import savings_report
+
+    if reference is None and fleet is not None:
+        reference = _load_fleet(fleet).reference_model()
+    summary = savings_report(logs, out, feedback=list(feedback or []), reference=reference)
+    typer.echo(summary["text"])
+    typer.echo("wrote " + ", ".join(summary["files"]))
+
+
 def main() -> None:
     """Entry point: run the app, turning project errors into exit status 2 with the message."""
     from adaptive_router.errors import PriceNotFoundError
