@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_serializer, model_validator
 
 from adaptive_router.errors import DataError
 
@@ -63,6 +63,14 @@ class ModelSamples(BaseModel):
             if any(c < 0 for c in self.cost_usd):
                 raise ValueError(f"cost_usd must be >= 0, got {self.cost_usd}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_cost(self, handler: Any) -> Any:
+        """Records without costs are written exactly as before the field existed."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("cost_usd", 0) is None:
+            data.pop("cost_usd")
+        return data
 
     @property
     def num_samples(self) -> int:
