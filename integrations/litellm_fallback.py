@@ -35,6 +35,56 @@ def plan_fallbacks(runtime: Any, decision: Decision, knob: Mapping[str, float],
     return litellm_fallbacks(cands, runtime.group_of)
 
 
+async def cooled_down_groups(router: Any, groups: Sequence[str]) -> set[str]:
+    """The model groups among ``groups`` all of whose deployments LiteLLM has put in cooldown.
+
+    Routing to one of them would only wait for LiteLLM to refuse it; the plugin routes to the
+    next-best candidate instead. A cache look-up per request (LiteLLM's cooldown cache); any
+    failure to read it is treated as "nothing cooling down", never as a failed request.
+    """
+    if router is None or not groups:
+        return set()
+    try:
+        from litellm.router_utils.cooldown_handlers import async_get_cooldown_deployments
+
+        cooling = set(await async_get_cooldown_deployments(router, parent_otel_span=None))
+        if not cooling:
+            return set()
+        out = set()
+        for group in groups:
+            ids = router.get_model_ids(group)
+            if ids and all(i in cooling for i in ids):
+                out.add(group)
+        return out
+    except Exception as exc:  # an internal of LiteLLM: routing goes on without it
+        log.debug("adaptive_router: cannot read LiteLLM's cooldowns: %s", exc)
+        return set()
+
+
+def skip_cooling(runtime: Any, decision: Decision, group: str, fallbacks: list[dict[str, Any]],
+                 cooling: set[str]) -> tuple[Decision, str, list[dict[str, Any]]]:
+    """The decision moved to the first fallback whose group is not cooling down (the rest of
+    the fallbacks stay behind it), when the chosen group is cooling down; else unchanged."""
+    if group not in cooling:
+        return decision, group, fallbacks
+    for i, entry in enumerate(fallbacks):
+        if entry["model"] in cooling:
+            continue
+        model = runtime.model_of_group(entry["model"])
+        if model is None:
+            continue
+        cand = Candidate(model=model, n=int(entry.get("n") or 1))
+        if cand.key not in decision.expected_costs_usd:
+            continue
+        log.warning("adaptive_router: %s (%s) is cooling down in LiteLLM; routed to %s (%s)",
+                    decision.candidate.key, group, cand.key, entry["model"])
+        reason = (f"{decision.reason}; {decision.candidate.key} skipped: {group} is cooling down "
+                  f"after failures, routed to {cand.key}")
+        moved = decision.model_copy(update={"candidate": cand, "reason": reason})
+        return moved, entry["model"], [f for f in fallbacks[i + 1:] if f["model"] not in cooling]
+    return decision, group, fallbacks  # everything cools down: let LiteLLM try and report
+
+
 def served_group(response: Any) -> str | None:
     """The model group that produced ``response`` (LiteLLM's ``x-litellm-model-group``)."""
     hidden = getattr(response, "_hidden_params", None)

@@ -476,9 +476,25 @@ class AdaptiveRouterProxyHook(CustomLogger):
 
             fallbacks = plan_fallbacks(runtime, decision, knob)
             if stream:
-                fallbacks = [{"model": f["model"]} for f in fallbacks if int(f.get("n") or 1) == 1]
+                fallbacks = [{"model": f["model"], "n": 1} for f in fallbacks if int(f.get("n") or 1) == 1]
+            if fallbacks and plan is None:
+                # respect LiteLLM's cooldowns: a group cooling down after failures would only be
+                # refused; the next-best candidate is routed to at once (issue 16)
+                from adaptive_router.integrations.litellm_fallback import cooled_down_groups, skip_cooling
+
+                cooling = await cooled_down_groups(self._router_or_none(),
+                                                   [group, *(f["model"] for f in fallbacks)])
+                if cooling:
+                    decision, group, fallbacks = skip_cooling(runtime, decision, group, fallbacks, cooling)
+                    data["model"] = group
+            if stream:
+                fallbacks = [{"model": f["model"]} for f in fallbacks]
             if fallbacks:
                 data["fallbacks"] = fallbacks
+                if settings.failover_num_retries is not None and "num_retries" not in data:
+                    # with a next candidate waiting, retrying a failed deployment (LiteLLM's
+                    # default: 2 retries with back-off, 4-7 s on a dead one) only delays the answer
+                    data["num_retries"] = settings.failover_num_retries
         injected_usage = False
         if call in CHAT_CALLS:
             if decision.n > 1:
@@ -558,6 +574,13 @@ class AdaptiveRouterProxyHook(CustomLogger):
             logged = result
         await runtime.awrite_log(self._log_line(runtime, data, state, messages, logged))
         return result
+
+    def _router_or_none(self) -> Any:
+        """The LiteLLM router (for its cooldowns), or None outside a proxy."""
+        try:
+            return self.llm_router()
+        except Exception:
+            return None
 
     # -- cascades ---------------------------------------------------------------------------------
     def llm_router(self) -> Any:

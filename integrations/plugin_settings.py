@@ -111,6 +111,10 @@ class PluginSettings(BaseModel):
     # false leaves failover to LiteLLM's own router_settings and spares LiteLLM's per-request
     # fallback handling (make bench: 82% instead of 78% of plain throughput at 32 concurrent)
     failover: bool = True
+    # retries of the chosen deployment before LiteLLM fails over to the next candidate (issue
+    # 16): LiteLLM's num_retries for the routed call, unless the request sets its own. 0 fails
+    # over at the first error (one connect attempt); None keeps router_settings.num_retries
+    failover_num_retries: int | None = Field(default=0, ge=0, le=10)
     replay_records: str | None = None
     # micro-batching of concurrent requests' router inputs (adaptive_router/batching.py, issue 10)
     micro_batching: bool = True
