@@ -452,7 +452,11 @@ def main() -> None:
     except PriceNotFoundError as exc:
         message = str(exc)
         if "--fleet" not in message:  # the core's message speaks of a fleet file; name the flag
-            message += ("\nOn the command line: pass --fleet FILE (a fleet YAML as above, see "
+            given = next((a.split("=", 1)[-1] if "=" in a else sys.argv[i + 2]
+                          for i, a in enumerate(sys.argv[1:]) if a.split("=")[0] == "--fleet"
+                          and ("=" in a or i + 2 < len(sys.argv))), None)
+            message += (f"\nAdd the price to the model in your --fleet file {given}." if given else
+                        "\nOn the command line: pass --fleet FILE (a fleet YAML as above, see "
                         "examples/fleet.yaml) to eval, train, data export, calibrate or route.")
         typer.echo(f"error: {message}", err=True)
         sys.exit(2)

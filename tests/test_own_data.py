@@ -185,3 +185,31 @@ def test_the_shipped_example_runs_as_the_readme_says(repo_root: Path, tmp_path: 
     assert "cost: recorded cost_usd: acme-small, acme-large" in result.output
     assert "ESTIMATED" not in result.output  # recorded costs need no token estimate
     assert columns in (repo_root / "README.md").read_text()
+
+
+def test_the_cli_names_the_fleet_flag_for_any_price_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    from adaptive_router.cli import main
+
+    fleet = tmp_path / "f.yaml"
+    fleet.write_text("models:\n  - name: acme-small\n  - name: acme-large\n")
+    monkeypatch.setattr("sys.argv", ["adaptive-router", "route", "What is 17 times 23?", "--fleet", str(fleet),
+                                     "--router", "cheapest", "--no-count-tokens"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "No price for model 'acme-small'" in err
+    assert f"Add the price to the model in your --fleet file {fleet}" in err and "Traceback" not in err
+    table = write_table(tmp_path / "my.csv", rows=10, costs=False)
+    monkeypatch.setattr("sys.argv", ["adaptive-router", "data", "export", "--data", str(table), "--columns",
+                                     "prompt=question,acme-large=large_ok,acme-small=small_ok,task=category",
+                                     "--out", str(tmp_path / "r.jsonl")])
+    with pytest.raises(SystemExit) as done:
+        main()  # exporting needs no price
+    assert done.value.code == 0
+    monkeypatch.setattr("sys.argv", ["adaptive-router", "eval", "--data", str(tmp_path / "r.jsonl"),
+                                     "--routers", "random", "--out", str(tmp_path / "e")])
+    with pytest.raises(SystemExit):
+        main()
+    err = capsys.readouterr().err
+    assert "Pass --fleet FILE with their prices" in err and "- name: acme-small" in err
