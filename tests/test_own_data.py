@@ -213,3 +213,15 @@ def test_the_cli_names_the_fleet_flag_for_any_price_error(tmp_path: Path, monkey
         main()
     err = capsys.readouterr().err
     assert "Pass --fleet FILE with their prices" in err and "- name: acme-small" in err
+
+
+def test_a_fleet_model_without_a_price_keeps_the_datas() -> None:
+    """champ prices PaLM 2 as another model (no PaLM entry in LiteLLM's map); a fleet that only
+    chooses the models and n keeps that."""
+    fleet = Fleet.from_dict({"models": [{"name": "palm-2-medium", "n": [1, 3]}, {"name": "gpt-4-turbo"}],
+                             "reference": "gpt-4-turbo"})
+    ds = load_dataset("champ", fleet=fleet)
+    assert ds.models == ["palm-2-medium", "gpt-4-turbo"]
+    assert ds.fleet.model("palm-2-medium").price_model == "gemini-2.5-flash-lite"
+    assert ds.fleet.candidate_keys == ["palm-2-medium#1", "palm-2-medium#3", "gpt-4-turbo#1"]
+    assert cost_matrix(ds.records[:3], ds.fleet.candidate_keys, ds.fleet).shape == (3, 3)

@@ -58,7 +58,8 @@ class RoutingDataset:
     def with_fleet(self, fleet: Fleet) -> RoutingDataset:
         """This data set priced and shaped by the user's ``fleet``, which wins over the table's
         and LiteLLM's prices: its models (each must be in the data; the data's other models are
-        left out), its reference and its allowed sample counts ``n``."""
+        left out), its reference and its allowed sample counts ``n``. A fleet model without a
+        price (nor ``price_model``) keeps the data's own pricing (e.g. CHAMP's PaLM 2)."""
         import dataclasses
 
         missing = [m for m in fleet.model_names if m not in self.models]
@@ -72,7 +73,11 @@ class RoutingDataset:
             notes.append(f"models not in the fleet left out: {left_out}")
         from adaptive_router.training.recorded_cost import with_reference
 
-        fleet = with_reference(fleet, self.records)
+        ours = {m.name: m for m in self.fleet.models}
+        models = [m if m.price is not None or m.price_model is not None or m.name not in ours
+                  else m.model_copy(update={"price": ours[m.name].price, "price_model": ours[m.name].price_model})
+                  for m in fleet.models]  # a model the fleet does not price keeps the data's price
+        fleet = with_reference(fleet.model_copy(update={"models": models}), self.records)
         return dataclasses.replace(self, models=list(fleet.model_names), fleet=fleet, notes=notes,
                                    _split_cache={}, dropped_contaminated=[])
 
