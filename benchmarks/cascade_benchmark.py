@@ -103,7 +103,7 @@ def _concat(tables: Sequence[StepTable], scores: Sequence[np.ndarray]) -> tuple[
     return table, np.concatenate([pad(s, np.nan) for s in scores], axis=1)
 
 
-CHAMP_CASCADES = (("gpt-3.5-turbo#5", "gpt-4-turbo#1"), ("gpt-3.5-turbo#5", "gpt-4-turbo#3"),
+CHAMP_CASCADES = (("gpt-3.5-turbo#1", "gpt-4-turbo#1"), ("gpt-3.5-turbo#5", "gpt-4-turbo#1"), ("gpt-3.5-turbo#5", "gpt-4-turbo#3"),
                   ("palm-2-medium#5", "gpt-3.5-turbo#5", "gpt-4-turbo#3"))
 
 
