@@ -40,7 +40,7 @@ from adaptive_router.served_cascade import (
     arun_served_cascade,
     plan_served_cascade,
 )
-from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter, redact
+from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
 from adaptive_router.verifiers.base import Verifier
 
 log = logging.getLogger("adaptive_router.service")
@@ -123,7 +123,7 @@ class RoutingService:
     count_tokens: count prompt tokens for the expected costs (False: ``len / 4``).
     traffic_log: a :class:`TrafficLogWriter`; ``traffic_log_error`` says why there is none
         when one was asked for (reported on every request it could not log).
-    log_messages: keep the (redacted) messages in the log lines.
+    log_messages: keep the messages in the log lines (the writer's RedactionPolicy masks them).
     cascade: a :class:`CascadeConfig` to run cascades; None = pre-call routing only.
     resolve_path: turns a configured path into an existing one (e.g. against config.yaml's folder).
     """
@@ -460,7 +460,8 @@ class RoutingService:
         return TrafficLogLine(
             request_id=request_id,
             prompt=prompt,
-            messages=(redact([dict(m) for m in messages]) if self.log_messages and messages is not None
+            # masked as the writer's RedactionPolicy says when the line is written
+            messages=([dict(m) for m in messages] if self.log_messages and messages is not None
                       else None),
             decision=decision.as_dict(),
             samples=list(samples),

@@ -16,9 +16,13 @@ Why the writer looks the way it does:
 - **Size-rotated.** When a line would push the log past ``max_bytes``, ``log`` becomes ``log.1``,
   ``log.1`` becomes ``log.2``... and the oldest beyond ``backups`` is deleted (the scheme of
   Python's ``RotatingFileHandler``, made process-safe by the lock).
-- **Secrets redacted.** Values under keys such as ``api_key`` or ``Authorization`` become
-  ``"[REDACTED]"`` anywhere in the line, and key-shaped strings (``sk-...``, ``Bearer ...``)
-  are masked inside any text, prompts included, before anything reaches the disk.
+- **Secrets redacted, by a policy users set** (:class:`RedactionPolicy`, issue 16). Keys (on by
+  default): values under keys such as ``api_key`` or ``Authorization`` become ``"[REDACTED]"``
+  anywhere in the line, and key-shaped strings inside any text (``sk-...``, ``Bearer ...``, AWS
+  access key ids and secret keys, GitHub, Google and Slack tokens, JWTs, ``password=...`` pairs)
+  are masked. Personal data (off by default, one switch): emails, card numbers (Luhn-checked)
+  and phone numbers in the request's and the answers' text. What text is kept at all: none,
+  the prompt only, or everything (prompt, messages, samples).
 """
 
 from __future__ import annotations
@@ -56,12 +60,59 @@ _SECRET_KEYS = frozenset({
     "aws_secret_access_key", "aws_session_token", "master_key", "litellm_master_key",
     "user_api_key", "cookie", "set_cookie", "x_litellm_api_key",
 })
-# Secret-looking substrings inside free text: OpenAI/LiteLLM/Anthropic style keys, bearer tokens
-# and AWS access key ids, as one alternation so that each string is scanned once (every log line
-# is redacted on the request path).
-_ANY_SECRET = re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}"
-                         r"|(?i:\bbearer\s+[A-Za-z0-9._~+/=\-]{8,})"
-                         r"|\bAKIA[0-9A-Z]{16}\b")
+# Secret-looking substrings inside free text, as one alternation so that each string is scanned
+# once (every log line is redacted on the request path): OpenAI/LiteLLM/Anthropic style keys,
+# bearer tokens, AWS access key ids, GitHub, Google and Slack tokens, JWTs, `name=value` pairs
+# whose name says secret (the name is kept, the value masked), and AWS-secret-shaped 40-character
+# base64 words (kept unless they mix upper case, lower case, digits and / or +, as those do).
+_SECRET_NAME = r"[A-Za-z_\-]*(?:password|passwd|pwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key)"
+_ANY_SECRET = re.compile(
+    r"\bsk-[A-Za-z0-9_\-]{12,}"
+    r"|(?i:\bbearer\s+[A-Za-z0-9._~+/=\-]{8,})"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"
+    r"|\bAIza[0-9A-Za-z_\-]{35}"
+    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+    rf"|(?P<name>(?i:\b{_SECRET_NAME}))(?P<sep>\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+    r"|(?<![A-Za-z0-9/+=])(?P<b64>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+)
+_EMAIL = r"(?P<email>\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b)"
+_CARD = r"(?P<card>(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-]))"
+_PHONE = (r"(?P<phone>(?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?|\d{2,4}[ .\-])"
+          r"\d{3,4}[ .\-]?\d{3,4}\b)")
+_PERSONAL = re.compile("|".join((_EMAIL, _CARD, _PHONE)))
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _mask_secret(m: re.Match[str]) -> str:
+    if m.group("name") is not None:
+        return f"{m.group('name')}{m.group('sep')}{REDACTED}"
+    b64 = m.group("b64")
+    if b64 is not None:  # an AWS secret access key's shape; a hash or a word is left alone
+        kinds = (any(c.isupper() for c in b64), any(c.islower() for c in b64),
+                 any(c.isdigit() for c in b64), any(c in "/+" for c in b64))
+        return REDACTED if all(kinds) else b64
+    return REDACTED
+
+
+def _mask_personal(m: re.Match[str]) -> str:
+    if m.group("email") is not None:
+        return "[REDACTED:email]"
+    card = m.group("card")
+    if card is not None:
+        digits = card.replace(" ", "").replace("-", "")
+        return "[REDACTED:card]" if _luhn(digits) else card
+    return "[REDACTED:phone]"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -71,8 +122,15 @@ def _is_secret_key(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with key-shaped substrings (``sk-...``, ``Bearer ...``, AWS key ids) masked."""
-    return _ANY_SECRET.sub(REDACTED, text)
+    """``text`` with key-shaped substrings (``sk-...``, ``Bearer ...``, AWS keys, GitHub, Google
+    and Slack tokens, JWTs, ``password=...`` values) masked."""
+    return _ANY_SECRET.sub(_mask_secret, text)
+
+
+def redact_personal_text(text: str) -> str:
+    """``text`` with emails, card numbers (those passing the Luhn check) and phone numbers masked
+    as ``[REDACTED:email]``, ``[REDACTED:card]``, ``[REDACTED:phone]``."""
+    return _PERSONAL.sub(_mask_personal, text)
 
 
 def redact(value: Any) -> Any:
@@ -91,6 +149,93 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+#: What text a traffic log line keeps: ``everything`` (prompt, messages, samples), ``prompt``
+#: (the router's input only: enough to retrain the router, not to audit the answers) or ``none``.
+KEEP_CHOICES = ("everything", "prompt", "none")
+#: The line fields that hold the request's or the answers' own text.
+_TEXT_FIELDS = ("prompt", "messages", "samples", "error", "notes", "cascade")
+
+
+class RedactionPolicy:
+    """What the traffic log keeps of a request's text, and what it masks.
+
+    Parameters
+    ----------
+    keys: mask secrets (on by default): values under secret-named keys anywhere in the line and
+        key-shaped strings inside any text (see :func:`redact_text`).
+    personal_data: mask emails, card numbers and phone numbers in the prompt, the messages, the
+        samples and error texts (off by default: they are often what a prompt is about, and
+        retraining reads the text; turn it on where the log must not hold them).
+    keep: ``everything`` (default), ``prompt`` (no messages, no samples: a cascade's step
+        samples go too) or ``none`` (prompt written as ``""``: the log then holds decisions,
+        costs and token counts only, and cannot be retrained on).
+    """
+
+    def __init__(self, keys: bool = True, personal_data: bool = False, keep: str = "everything") -> None:
+        if keep not in KEEP_CHOICES:
+            raise ConfigError(f"redaction keep must be one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
+        self.keys = bool(keys)
+        self.personal_data = bool(personal_data)
+        self.keep = keep
+
+    def text(self, value: str) -> str:
+        if self.keys:
+            value = redact_text(value)
+        if self.personal_data:
+            value = redact_personal_text(value)
+        return value
+
+    def _deep(self, value: Any, personal: bool) -> Any:
+        kind = type(value)
+        if kind is str:
+            value = redact_text(value) if self.keys else value
+            return redact_personal_text(value) if personal else value
+        if kind in (int, float, bool) or value is None:
+            return value
+        if isinstance(value, Mapping):
+            return {k: (REDACTED if self.keys and isinstance(k, str) and _is_secret_key(k)
+                        and v not in (None, "") else self._deep(v, personal))
+                    for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._deep(v, personal) for v in value]
+        return value
+
+    def trim(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` (a line's fields) without the text ``keep`` leaves out."""
+        if self.keep == "everything":
+            return data
+        data = dict(data)
+        data["messages"] = None
+        data["samples"] = []
+        if isinstance(data.get("cascade"), Mapping):
+            cascade = dict(data["cascade"])
+            cascade["steps"] = [{k: v for k, v in step.items() if k != "samples"}
+                                for step in cascade.get("steps") or [] if isinstance(step, Mapping)]
+            data["cascade"] = cascade
+        if self.keep == "none":
+            data["prompt"] = ""
+        return data
+
+    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A line's fields as they may be written: trimmed, then masked."""
+        data = self.trim(data)
+        if not self.keys and not self.personal_data:
+            return data
+        return {k: self._deep(v, self.personal_data and k in _TEXT_FIELDS) for k, v in data.items()}
+
+    def describe(self) -> str:
+        return (f"keys {'masked' if self.keys else 'kept'}, personal data "
+                f"{'masked' if self.personal_data else 'kept'}, text kept: {self.keep}")
+
+    def __repr__(self) -> str:
+        return (f"RedactionPolicy(keys={self.keys}, personal_data={self.personal_data}, "
+                f"keep={self.keep!r})")
+
+
+#: Keys masked, personal data kept, every text kept: the default.
+DEFAULT_REDACTION = RedactionPolicy()
 
 
 def _now() -> datetime:
@@ -171,9 +316,10 @@ class TrafficLogLine(BaseModel):
     def n(self) -> int:
         return int(self.decision.get("n") or len(self.samples) or 1)
 
-    def to_json(self) -> str:
-        """The redacted JSON line (without the newline)."""
-        data = redact(self.model_dump(mode="json"))
+    def to_json(self, redaction: RedactionPolicy | None = None) -> str:
+        """The JSON line (without the newline) as ``redaction`` (default: keys masked) lets it be
+        written."""
+        data = (redaction or DEFAULT_REDACTION).apply(self.model_dump(mode="json"))
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -185,13 +331,16 @@ class TrafficLogWriter:
     path: the log file (its folder is created).
     max_bytes: rotate when a line would make the file larger than this; 0 never rotates.
     backups: how many rotated files (``path.1`` ... ``path.N``) to keep.
+    redaction: what a line keeps and masks (:class:`RedactionPolicy`; default: keys masked,
+        everything else kept).
     """
 
     def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES,
-                 backups: int = DEFAULT_BACKUPS) -> None:
+                 backups: int = DEFAULT_BACKUPS, redaction: RedactionPolicy | None = None) -> None:
         if max_bytes < 0 or backups < 0:
             raise ConfigError(f"traffic log max_bytes and backups must be >= 0, got "
                               f"{max_bytes} and {backups}")
+        self.redaction = redaction or DEFAULT_REDACTION
         self.path = Path(path).expanduser()
         self.max_bytes = int(max_bytes)
         self.backups = int(backups)
@@ -213,7 +362,7 @@ class TrafficLogWriter:
         """Append one line (redacted) atomically; rotates first when the file is full."""
         if not isinstance(line, TrafficLogLine):
             line = TrafficLogLine.model_validate(dict(line))
-        data = (line.to_json() + "\n").encode("utf-8")
+        data = (line.to_json(self.redaction) + "\n").encode("utf-8")
         # on Windows (no fcntl) the in-process lock and O_APPEND remain
         with self._thread_lock, exclusive_file_lock(self.lock_path):
             self._rotate_if_needed(len(data))

@@ -166,7 +166,8 @@ class AdaptiveRuntime(RoutingService):
         writer, writer_error = None, None
         try:
             writer = (TrafficLogWriter(log_path, max_bytes=settings.traffic_log_max_bytes,
-                                       backups=settings.traffic_log_backups)
+                                       backups=settings.traffic_log_backups,
+                                       redaction=settings.redaction_policy())
                       if log_path is not None else None)
         except Exception as exc:  # an unwritable log must not stop routing: report it (issue 9)
             writer_error = f"{log_path}: {exc}"
@@ -181,7 +182,8 @@ class AdaptiveRuntime(RoutingService):
             explore_strategy=getattr(settings, "explore_strategy", "uniform"),
             selector=settings.selector, reward_model=settings.reward_model,
             count_tokens=settings.count_tokens, traffic_log=writer, traffic_log_error=writer_error,
-            log_messages=settings.log_messages, cascade=cascade, resolve_path=settings.path)
+            log_messages=settings.redaction.keep == "everything", cascade=cascade,
+            resolve_path=settings.path)
         self.check()  # the whole router loads now: a bad checkpoint stops the plugin at startup
 
     # -- cascades: escalation calls are LiteLLM calls -------------------------------------------

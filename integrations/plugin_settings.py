@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adaptive_router.errors import ConfigError, InvalidRequestError
 from adaptive_router.policy import KNOB_BOUNDS, check_knob
@@ -77,6 +77,22 @@ class CascadeSettings(BaseModel):
         return v
 
 
+class RedactionSettings(BaseModel):
+    """``redaction:`` under the plugin settings: what the traffic log keeps and masks (issue 16).
+
+    ``keys`` (true): secrets masked. ``personal_data`` (false): emails, card and phone numbers
+    masked in the request's and the answers' text. ``keep``: ``everything`` (prompt, messages,
+    samples), ``prompt`` (the router's input only) or ``none`` (no text: decisions, costs, tokens).
+    See :class:`adaptive_router.traffic.RedactionPolicy`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: bool = True
+    personal_data: bool = False
+    keep: Literal["everything", "prompt", "none"] = "everything"
+
+
 class PluginSettings(BaseModel):
     """What the proxy plugin and the SDK strategy need to route.
 
@@ -105,7 +121,9 @@ class PluginSettings(BaseModel):
     traffic_log: str | None = None
     traffic_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     traffic_log_backups: int = Field(default=5, ge=0)
+    # false = keep no text in the traffic log (redaction.keep: none); kept for older configs
     log_messages: bool = True
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     count_tokens: bool = True
     # per-request LiteLLM `fallbacks` (the next-best candidates) for routed chat calls (issue 9);
     # false leaves failover to LiteLLM's own router_settings and spares LiteLLM's per-request
@@ -130,6 +148,24 @@ class PluginSettings(BaseModel):
     @classmethod
     def _one_knob(cls, v: dict[str, float] | None) -> dict[str, float] | None:
         return None if v is None else validate_knob(v, where="policy")
+
+    @model_validator(mode="after")
+    def _log_messages_is_keep_none(self) -> PluginSettings:
+        """``log_messages: false`` predates ``redaction.keep``; it means no text at all (not
+        the prompt, not the samples), and cannot be combined with a keep that writes text."""
+        if not self.log_messages:
+            if "keep" in self.redaction.model_fields_set and self.redaction.keep != "none":
+                raise ValueError(f"log_messages: false keeps no text, but redaction.keep is "
+                                 f"{self.redaction.keep!r}; remove one of them")
+            self.redaction = self.redaction.model_copy(update={"keep": "none"})
+        return self
+
+    def redaction_policy(self) -> Any:
+        """The traffic log's :class:`adaptive_router.traffic.RedactionPolicy`."""
+        from adaptive_router.traffic import RedactionPolicy
+
+        r = self.redaction
+        return RedactionPolicy(keys=r.keys, personal_data=r.personal_data, keep=r.keep)
 
     @field_validator("aliases")
     @classmethod
@@ -298,4 +334,5 @@ def proxy_config_dir() -> Path | None:
     return Path(env_path).resolve().parent if env_path else None
 
 
-__all__ = ["ENV_OVERRIDES", "EXTRA_KNOBS", "KNOB_BOUNDS", "CascadeSettings", "PluginSettings", "validate_knob"]
+__all__ = ["ENV_OVERRIDES", "EXTRA_KNOBS", "KNOB_BOUNDS", "CascadeSettings", "PluginSettings", "RedactionSettings",
+           "validate_knob"]
