@@ -220,13 +220,13 @@ def plot(all_results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(all_results), figsize=(7 * len(all_results), 5.2), dpi=100)
+    fig, axes = plt.subplots(1, len(all_results), figsize=(7 * len(all_results), 8.0), dpi=100)
     axes = np.atleast_1d(axes)
     for ax, res in zip(axes, all_results.values(), strict=True):
         for i, (name, s) in enumerate(res["methods"].items()):
             hc = np.array(s["hull"]["cost_usd"]) * 1000
             style = {"color": "black", "lw": 1.4} if name == "oracle" else {
-                "color": plt.get_cmap("tab10")(i % 10), "lw": 2.2 if name.startswith("cascade") else 1.4,
+                "color": plt.get_cmap("tab20")(i % 20), "lw": 2.2 if name.startswith("cascade") else 1.4,
                 "ls": "-" if name.startswith("cascade") else "--"}
             ax.plot(hc, s["hull"]["quality"], label=name, **style)
         for m, s in res["single_models"].items():
@@ -240,7 +240,7 @@ def plot(all_results: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{res['data']}: cascades (solid) vs pre-call routers (dashed)" if has_cascades
                      else f"{res['data']}: pre-call routers only (no answer texts)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=1, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
