@@ -198,11 +198,11 @@ async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path) -
 
     captured: list[dict] = []
 
-    class Capture(CustomLogger):
+    class SavingsPayloadCapture(CustomLogger):
         async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
             captured.append(kwargs["standard_logging_object"])
 
-    litellm.callbacks = [Capture()]
+    litellm.callbacks = [SavingsPayloadCapture()]
     try:
         await litellm.acompletion(model="gpt-4o-mini", mock_response="391",
                                   messages=[{"role": "user", "content": "What is 17 times 23?"}])
