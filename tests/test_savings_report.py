@@ -222,3 +222,14 @@ async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path) -
     assert req.cost_usd == pytest.approx(payload["response_cost"])
     assert req.reference_usd == pytest.approx(decision["expected_costs_usd"]["large#1"])
     assert abs(req.timestamp.timestamp() - float(payload["startTime"])) < 1e-3
+
+
+def test_lines_that_keep_no_prompt_still_count(tmp_path: Path) -> None:
+    """With the plugin's redaction keeping nothing (no prompt, no samples), the decision and the
+    cost are still on the line: the savings report needs nothing else."""
+    line = _served(_engine("cheapest"), 1, "adaptive-router", START)
+    redacted = line.model_copy(update={"prompt": "", "samples": [], "messages": None})
+    TrafficLogWriter(tmp_path / "t.jsonl").write(redacted)
+    summary = savings_report([tmp_path / "t.jsonl"], tmp_path / "o", progress=False)
+    assert summary["total"]["requests"] == 1
+    assert summary["total"]["reference_usd"] == pytest.approx(line.decision["expected_costs_usd"]["large#1"])
