@@ -232,6 +232,7 @@ def train_verifier_cmd(
                                                     "prompt-only prediction the verifier also weighs "
                                                     "(out-of-fold on the train split); evaluate with "
                                                     "--cascade router=NAME.")] = None,
+    fleet: Annotated[Path | None, typer.Option(help=_FLEET_HELP)] = None,
 ) -> None:
     """Train the cascade verifier P(correct | prompt, answer, agreement, prior) on the train split,
     calibrate it on validation, report AUC on test."""
@@ -239,7 +240,7 @@ def train_verifier_cmd(
     from adaptive_router.training.loaders.generic import parse_column_mapping
     from adaptive_router.training.verifier_training import train_verifier
 
-    ds = load_dataset(data, data_dir=data_dir, **parse_column_mapping(columns))
+    ds = load_dataset(data, data_dir=data_dir, fleet=_load_fleet(fleet), **parse_column_mapping(columns))
     train, val, test = ds.splits(seed=seed)
     priors = None
     if router:
