@@ -319,6 +319,8 @@ async def run_load(
 
 # -- config builders (tests and the benchmark) ----------------------------------------------------
 HOOK_CALLBACK = "adaptive_router.integrations.litellm_proxy_hook.proxy_handler"
+#: LiteLLM ``custom_auth`` answering 401 for missing and wrong keys on a proxy without a database.
+MASTER_KEY_AUTH = "adaptive_router.integrations.litellm_auth.master_key_auth"
 REPLAY_PROVIDER = {"provider": "replay",
                    "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}
 
@@ -337,6 +339,7 @@ def write_proxy_config(
     alias: str = "adaptive-router",
     litellm_settings: Mapping[str, Any] | None = None,
     router_settings: Mapping[str, Any] | None = None,
+    general_settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """A proxy config.yaml: the deployments, the replay provider, and (with ``plugin``, the
     ``adaptive_router`` settings) the plugin's callback and public alias."""
@@ -353,6 +356,8 @@ def write_proxy_config(
     config: dict[str, Any] = {"model_list": model_list, "litellm_settings": settings}
     if router_settings:
         config["router_settings"] = dict(router_settings)
+    if general_settings:
+        config["general_settings"] = dict(general_settings)
     p = Path(path)
     p.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return p

@@ -158,6 +158,35 @@ def test_knob_by_alias_metadata_and_default(proxy: Proxy) -> None:
     assert resp.model_extra["adaptive_router"]["decision"]["policy"] == "budget($5e-05)"
 
 
+@pytest.mark.parametrize("headers,phrase", [
+    ({}, "no API key"),
+    ({"Authorization": "Bearer"}, "no API key"),
+    ({"Authorization": "Bearer sk-wrong-key-0123456789abcdef"}, "invalid API key"),
+    ({"Authorization": "sk-wrong-key-without-bearer"}, "Bearer"),  # read as no key by LiteLLM
+    ({"x-litellm-api-key": "sk-wrong-key-0123456789abcdef"}, "invalid API key"),
+], ids=["no header", "empty bearer", "wrong key", "wrong key, no Bearer", "wrong key, LiteLLM header"])
+def test_missing_and_wrong_keys_are_401_on_the_documented_install(proxy: Proxy, headers, phrase) -> None:
+    """The shipped config.yaml (no database) answers 401 JSON for a missing or wrong key (issue
+    16: LiteLLM alone gave a 500 text/plain and a 400 "No connected db."); nothing is routed or
+    logged, and the master key still works."""
+    before = len(proxy.log_lines())
+    for path, body in (("/v1/chat/completions", {"model": "adaptive-router",
+                                                  "messages": [{"role": "user", "content": PROMPT}]}),
+                       ("/v1/models", None)):
+        if body is None:
+            resp = httpx.get(f"{proxy.base_url}{path}", headers=headers, timeout=30)
+        else:
+            resp = httpx.post(f"{proxy.base_url}{path}", json=body, headers=headers, timeout=30)
+        assert resp.status_code == 401, (path, resp.status_code, resp.text[:300])
+        assert resp.headers["content-type"].startswith("application/json")
+        assert phrase in resp.json()["error"]["message"]
+        assert "x-adaptive-router-model" not in resp.headers
+    assert len(proxy.log_lines()) == before
+    ok = httpx.get(f"{proxy.base_url}/v1/models", headers={"Authorization": f"Bearer {proxy.key}"}, timeout=30)
+    assert ok.status_code == 200 and "adaptive-router" in ok.text
+    assert httpx.get(f"{proxy.base_url}/health/liveliness", timeout=30).status_code == 200
+
+
 def test_ordinary_model_names_pass_through(proxy: Proxy) -> None:
     resp, headers = _chat(proxy, "gpt-4o-mini-replay", n=2)
     assert len(resp.choices) == 2
