@@ -312,6 +312,14 @@ class AdaptiveRouterProxyHook(CustomLogger):
         self._llm_router = llm_router  # default: the running proxy's router (cascade escalation)
         self._runtime: AdaptiveRuntime | None = None
         self._sync_lock = threading.Lock()
+        # hot reload (issue 16): the serving runtime's generation, the previous one (requests
+        # decided on it finish on it), and what the router folder held when it was loaded
+        self._generation = 0
+        self._runtimes: dict[int, AdaptiveRuntime] = {}
+        self._router_sig: Any = None
+        self._router_hash: str | None = None
+        self._bad_hash: str | None = None
+        self._reloader: threading.Thread | None = None
 
     # -- lazy construction --------------------------------------------------------------------
     def settings(self) -> PluginSettings:
@@ -350,11 +358,99 @@ class AdaptiveRouterProxyHook(CustomLogger):
         with self._sync_lock:
             if self._runtime is None:
                 settings = self.settings()
-                model_list = self._model_list if self._model_list is not None else self._proxy_model_list()
-                self._runtime = ProxyRuntime(settings, model_list, self.llm_router)
+                folder = self._router_folder(settings)
+                sig = folder_signature(folder) if folder is not None else None
+                runtime = self._new_runtime(settings)
+                self._install(runtime, sig, folder_hash(folder) if folder is not None else None)
                 log.info("adaptive_router: routing %s over %s with router %s", settings.model_name,
-                         self._runtime.fleet.candidate_keys, self._runtime.router.name)
-        return self._runtime
+                         runtime.fleet.candidate_keys, runtime.router.name)
+                if folder is not None and settings.reload_check_s > 0:
+                    self._start_reloader(settings, folder)
+        return self._runtime  # type: ignore[return-value]
+
+    def _new_runtime(self, settings: PluginSettings) -> AdaptiveRuntime:
+        model_list = self._model_list if self._model_list is not None else self._proxy_model_list()
+        return ProxyRuntime(settings, model_list, self.llm_router)
+
+    def _install(self, runtime: AdaptiveRuntime, sig: Any, digest: str | None) -> None:
+        """Serve ``runtime`` from now on. The previous generation stays reachable for the requests
+        it decided (their post-call accounting uses the same fleet and selector); the one before
+        it is closed (its micro-batching thread stopped)."""
+        self._generation += 1
+        old = [g for g in self._runtimes if g < self._generation - 1]
+        self._runtimes[self._generation] = runtime
+        self._runtime = runtime
+        self._router_sig, self._router_hash = sig, digest
+        for g in old:
+            retired = self._runtimes.pop(g)
+            close = getattr(retired.router, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # a retired router: nothing depends on it any more
+                    pass
+
+    @staticmethod
+    def _router_folder(settings: PluginSettings) -> Any:
+        from pathlib import Path
+
+        spec = Path(settings.router_spec())
+        return spec if spec.is_dir() else None
+
+    # -- hot reload ----------------------------------------------------------------------------
+    def _start_reloader(self, settings: PluginSettings, folder: Any) -> None:
+        """Watch the router folder: every ``reload_check_s`` its files' names, sizes and times
+        are compared; a change that has settled (the same on a second look) is hashed, and new
+        content is loaded and checked off the event loop, then swapped in between requests. A
+        folder that cannot be loaded keeps the current router, and the reason is logged once."""
+        if self._reloader is not None:
+            return
+
+        def watch() -> None:
+            interval = float(settings.reload_check_s)
+            while True:
+                time.sleep(interval)
+                try:
+                    self.reload_if_changed(settings, folder, settle_s=min(0.5, interval))
+                except Exception:  # the watcher must outlive any surprise
+                    log.exception("adaptive_router: router reload check failed")
+
+        self._reloader = threading.Thread(target=watch, name="adaptive-router-reload", daemon=True)
+        self._reloader.start()
+
+    def reload_if_changed(self, settings: PluginSettings, folder: Any, settle_s: float = 0.5) -> bool:
+        """Load the router folder again if its content changed; True when a new router serves."""
+        sig = folder_signature(folder)
+        if sig is None or sig == self._router_sig:
+            return False  # missing (being replaced) or unchanged
+        time.sleep(settle_s)
+        if folder_signature(folder) != sig:
+            return False  # still being written: look again at the next tick
+        digest = folder_hash(folder)
+        if digest is None or digest == self._bad_hash:
+            return False
+        if digest == self._router_hash:
+            self._router_sig = sig  # touched, same content
+            return False
+        try:
+            runtime = self._new_runtime(settings)
+        except Exception as exc:
+            self._bad_hash = digest
+            log.error("adaptive_router: the router folder %s changed but cannot be loaded; keeping "
+                      "the current router (%s): %s: %s", folder, self._runtime.router.name if
+                      self._runtime else "none", type(exc).__name__, exc)
+            return False
+        with self._sync_lock:
+            self._install(runtime, sig, digest)
+        log.warning("adaptive_router: reloaded the router from %s (content %s, router %s)",
+                    folder, digest[:12], runtime.router.name)
+        return True
+
+    async def _runtime_of(self, state: Mapping[str, Any]) -> AdaptiveRuntime:
+        """The runtime that decided this request (after a reload, the previous one), else the
+        current one."""
+        runtime = self._runtimes.get(state.get("generation"))  # type: ignore[arg-type]
+        return runtime if runtime is not None else await self.runtime()
 
     def start_warmup(self, wait_s: float = 300.0) -> threading.Thread:
         """Build the runtime in the background as soon as the proxy has loaded its config.
@@ -451,6 +547,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
                                       f"{stream!r}")
         stream = bool(stream)
         runtime = await self.runtime()
+        generation = self._generation
         cascade = runtime.cascade_policy(knob)  # validates `accept` even where it cannot apply
         plan: ServedPlan | None = None
         if cascade is not None and call in CHAT_CALLS and not stream:
@@ -518,6 +615,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             "group": group,
             "t0": t0,
             "request_id": str(data.get("litellm_call_id") or uuid.uuid4().hex),
+            "generation": generation,
             "prompt_chars": len(prompt),
             "injected_usage": call in CHAT_CALLS and injected_usage,
             "fallbacks": fallbacks,
@@ -556,7 +654,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         return list(data.get("messages") or [])
 
     async def _finish(self, data: dict, state: dict, response: Any) -> RoutedResult:
-        runtime = await self.runtime()
+        runtime = await self._runtime_of(state)
         decision = Decision.model_validate(state["decision"])
         messages = self._messages(data, state["call"])
         from adaptive_router.integrations.litellm_fallback import account_fallback, served_fallback
@@ -661,7 +759,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             return None
         state["logged_failure"] = True
         try:
-            runtime = await self.runtime()
+            runtime = await self._runtime_of(state)
             messages = self._messages(request_data, state["call"])
             await runtime.awrite_log(self._log_line(
                 runtime, request_data, state, messages, None,
@@ -708,7 +806,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
 
     async def _finish_stream(self, data: dict, state: dict, text: str, usage: Any,
                              served: str | None = None) -> dict[str, Any] | None:
-        runtime = await self.runtime()
+        runtime = await self._runtime_of(state)
         decision = Decision.model_validate(state["decision"])
         if served is not None and served != state["group"]:  # a fallback served it: price that
             from adaptive_router.integrations.litellm_fallback import account_fallback
@@ -741,6 +839,48 @@ class AdaptiveRouterProxyHook(CustomLogger):
         _annotate(data, result.body())
         await runtime.awrite_log(self._log_line(runtime, data, state, messages, result))
         return result.body()
+
+
+def folder_signature(folder: Any) -> tuple[tuple[str, int, int], ...] | None:
+    """Every file of ``folder`` as (relative path, size, modification time): a cheap look that
+    changes whenever a file is written; None when the folder does not exist (being replaced)."""
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        return None
+    out = []
+    try:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                out.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
+    except OSError:  # a file vanished while listing: the folder is being replaced
+        return None
+    return tuple(out)
+
+
+def folder_hash(folder: Any) -> str | None:
+    """A BLAKE2b digest of the folder's file names and contents (what decides a reload: a copy
+    of the same checkpoint, with new times, is not a new router)."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        return None
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(root)).encode() + b"\0")
+                with p.open("rb") as fh:
+                    for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(block)
+                h.update(b"\0")
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
 def _attach_to_stream_end(held: list[Any], body: dict[str, Any], usage: Any, injected: bool) -> None:

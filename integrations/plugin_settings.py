@@ -140,6 +140,9 @@ class PluginSettings(BaseModel):
     micro_batch_size: int = Field(default=32, ge=1, le=1024)
     # int8 encoder (adaptive_router/fast_encoder.py): faster, decisions agree on ~98% of prompts
     quantize_encoder: bool = False
+    # hot reload (issue 16): seconds between looks at the router folder; a changed folder is
+    # loaded, checked and swapped in without a restart (a broken one keeps the old router); 0 = off
+    reload_check_s: float = Field(default=5.0, ge=0.0, le=3600.0)
     # answer-aware cascades on non-streamed chat completions (issue 14); None = off
     cascade: CascadeSettings | None = None
     config_dir: str | None = Field(default=None, description="folder of config.yaml, for relative paths")
