@@ -22,6 +22,9 @@ One run, one table (printed, and written to ``docs/bench.md`` with the raw figur
 4. **The plugin's added p50** at concurrency 1 for a 20-word prompt.
 5. **A cascade** (issue 14) through the proxy against always calling the top model, on replay
    deployments with set latencies: p50 / p99 latency and mean cost per request.
+6. **Failover latency** (issue 16): p50 / p99 of a routed request whose first candidate's
+   deployment is down (connection refused on 127.0.0.1), against the same proxy asked for the
+   healthy model directly, and against LiteLLM's default retries (``failover_num_retries: null``).
 
 Run ``.venv/bin/python benchmarks/bench.py --help`` for the knobs (``--quick`` for a smoke run).
 """
@@ -632,13 +635,80 @@ def measure_cascade(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def measure_failover(args: argparse.Namespace) -> dict[str, Any]:
+    """p50 / p99 of a routed request whose cheapest candidate's deployment refuses connections
+    (the plugin fails over to the next-best), interleaved at concurrency 1 with the healthy
+    model asked by its group name through the same proxy; then a few requests through a proxy
+    that keeps LiteLLM's default retries (``failover_num_retries: null``), the old behaviour.
+    No cooldown is configured: every routed request meets the dead deployment."""
+    import httpx
+    from adaptive_router.integrations.litellm_proxy_process import (
+        LiteLLMProxy,
+        free_port,
+        replay_deployment,
+        write_proxy_config,
+        write_replay_records,
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="adaptive-router-bench-failover-"))
+    warmup, n = 3, args.failover_requests
+    prompts = PromptPool(20, seed=6, tag="f").take(warmup + n)
+    write_replay_records(work / "records.jsonl", prompts, ["weak", "strong"])
+    (work / "fleet.yaml").write_text(yaml.safe_dump({
+        "reference": "strong", "selector": "first",
+        "models": [{"name": "down", "litellm_model": "down-group", "n": [1]},
+                   {"name": "weak", "litellm_model": "weak-replay", "n": [1]},
+                   {"name": "strong", "litellm_model": "strong-replay", "n": [1]}]}), encoding="utf-8")
+    deployments = [
+        {"model_name": "down-group",
+         "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "sk-bench-fake-0123456789abcdef",
+                            "api_base": f"http://127.0.0.1:{free_port()}/v1"},
+         "model_info": {"input_cost_per_token": 1e-08, "output_cost_per_token": 1e-08}},
+        replay_deployment("weak-replay", "weak", 1.5e-07, 6.0e-07),
+        replay_deployment("strong-replay", "strong", 2.5e-06, 1.0e-05)]
+    env = {"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(work / "records.jsonl")}
+    out: dict[str, Any] = {"requests": n, "workspace": str(work)}
+
+    def run(config: Path, label: str, count: int, with_direct: bool) -> None:
+        times: dict[str, list[float]] = {"failover": [], "direct": []}
+        errors: list[str] = []
+        with LiteLLMProxy(config, env=env, log_path=work / f"{label}.log") as proxy, \
+                httpx.Client(base_url=proxy.base_url, headers=proxy.headers, timeout=120) as client:
+            for i, prompt in enumerate(prompts[:warmup + count]):
+                pairs = [("failover", "adaptive-router")] + ([("direct", "weak-replay")] if with_direct else [])
+                for which, model in pairs:
+                    t0 = time.perf_counter()
+                    r = client.post("/v1/chat/completions",
+                                    json={"model": model, "messages": [{"role": "user", "content": prompt}]})
+                    took = time.perf_counter() - t0
+                    if r.status_code != 200 or (which == "failover" and
+                                                r.headers.get("x-litellm-model-group") != "weak-replay"):
+                        errors.append(f"{which}: {r.status_code} {r.text[:200]}")
+                    elif i >= warmup:
+                        times[which].append(took)
+        out[label] = {k: {"p50_ms": pct_ms(v, 50), "p99_ms": pct_ms(v, 99), "requests": len(v)}
+                      for k, v in times.items() if v}
+        out[label]["errors"] = errors[:5]
+        out[label]["error_count"] = len(errors)
+
+    plugin = {"fleet": str(work / "fleet.yaml"), "router": "cheapest",
+              "traffic_log": str(work / "traffic.jsonl")}
+    print(f"[bench] failover: {n} requests whose first candidate is down", file=sys.stderr)
+    run(write_proxy_config(work / "failover.yaml", deployments, plugin=plugin), "plugin", n, True)
+    if args.failover_defaults_requests > 0:
+        run(write_proxy_config(work / "defaults.yaml", deployments,
+                               plugin={**plugin, "failover_num_retries": None}),
+            "litellm_defaults", args.failover_defaults_requests, False)
+    return out
+
+
 # -- the table ---------------------------------------------------------------------------------------
 def _ok(flag: bool) -> str:
     return "met" if flag else "NOT met"
 
 
 def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None,
-                cascade: dict[str, Any] | None = None) -> str:
+                cascade: dict[str, Any] | None = None, failover: dict[str, Any] | None = None) -> str:
     rows = ["| # | measure | adaptive-router | reference | ratio | target |",
             "|---|---|---|---|---|---|"]
     if inproc:
@@ -737,6 +807,18 @@ def build_table(inproc: dict[str, Any] | None, proxy: dict[str, Any] | None,
             f"({cs['escalated_share']:.0%} escalated; {cascade['error_count']} errors) | always the top "
             f"model: {top['p50_ms']:.0f} / {top['p99_ms']:.0f} ms, ${top['mean_cost_usd']:.6f} | "
             f"p50 {cs['p50_ms'] / top['p50_ms']:.2f}x, cost {cs['mean_cost_usd'] / top['mean_cost_usd']:.2f}x | |")
+    if failover and failover.get("plugin", {}).get("failover"):
+        fo, direct = failover["plugin"]["failover"], failover["plugin"].get("direct", {})
+        old = failover.get("litellm_defaults", {}).get("failover")
+        reference = f"healthy model asked directly: p50 {direct.get('p50_ms', float('nan')):.0f} ms"
+        if old:
+            reference += f"; LiteLLM's default retries: p50 {old['p50_ms']:.0f} ms ({old['requests']} requests)"
+        ratio = f"{fo['p50_ms'] / direct['p50_ms']:.2f}x" if direct.get("p50_ms") else ""
+        rows.append(
+            f"| 6 | proxy, first candidate down (connection refused), concurrency 1: failover p50 / p99 | "
+            f"{fo['p50_ms']:.0f} / {fo['p99_ms']:.0f} ms ({fo['requests']} requests, "
+            f"{failover['plugin']['error_count']} errors) | {reference} | {ratio} | "
+            f"<= 1 s (one connect attempt): {_ok(fo['p50_ms'] <= 1000)} |")
     return "\n".join(rows)
 
 
@@ -771,6 +853,13 @@ def write_docs(table: str, data: dict[str, Any], out_md: Path, out_json: Path, c
                            f"{proxy['requests_sent'][name]} requests" for name in proxy["variants"] if name != "plain")
         notes.append(f"- Proxy router: {proxy['router_note']}. Replay deployments on 127.0.0.1 (no "
                      f"network), the same for every proxy; plugin settings {proxy['variants']}; {logged}.")
+    failover = data.get("failover") or {}
+    if failover:
+        notes.append("- Failover (6): one proxy whose cheapest fleet model is served by a deployment "
+                     "on a 127.0.0.1 port nothing listens on, over the same replay deployments; no "
+                     "cooldown configured, so every routed request meets the dead deployment first; "
+                     "the plugin's `failover_num_retries: 0` against LiteLLM's default retries "
+                     "(`failover_num_retries: null`, a second proxy).")
     cascade = data.get("cascade") or {}
     if cascade:
         notes.append(f"- Cascade (5): one proxy with `cascade: {{verifier: agreement, accept: 0.6}}` over replay "
@@ -819,6 +908,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="every k-th prompt's weak samples disagree (the cascade escalates)")
     ap.add_argument("--cascade-weak-ms", type=float, default=150.0, help="the weak replay model's latency")
     ap.add_argument("--cascade-strong-ms", type=float, default=600.0, help="the strong replay model's latency")
+    ap.add_argument("--skip-failover", action="store_true", help="no failover row (6)")
+    ap.add_argument("--failover-requests", type=int, default=30,
+                    help="routed requests whose first candidate is down (and as many direct ones)")
+    ap.add_argument("--failover-defaults-requests", type=int, default=3,
+                    help="requests through a proxy with LiteLLM's default retries (4-7 s each)")
     ap.add_argument("--skip-in-process", action="store_true")
     ap.add_argument("--skip-int8", action="store_true")
     ap.add_argument("--out", type=Path, default=DOCS / "bench.md")
@@ -829,6 +923,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.reps, args.batch_reps, args.rounds = 8, 1, 1
         args.requests_c1, args.requests_c8, args.requests_c32 = 10, 40, 64
         args.cascade_requests = 12
+        args.failover_requests, args.failover_defaults_requests = 8, 1
     args.checkpoints = args.checkpoints or bench_dir() / "checkpoints"
     return args
 
@@ -841,11 +936,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     inproc = None if args.skip_in_process else measure_in_process(args)
     proxy = None if args.skip_proxy else measure_proxy(args)
     cascade = None if args.skip_cascade else measure_cascade(args)
-    table = build_table(inproc, proxy, cascade)
+    failover = None if args.skip_failover else measure_failover(args)
+    table = build_table(inproc, proxy, cascade, failover)
     data = {"command": command, "started": started,
             "finished": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "duration_s": time.time() - started, "machine": machine_facts(),
-            "in_process": inproc, "proxy": proxy, "cascade": cascade, "table": table}
+            "in_process": inproc, "proxy": proxy, "cascade": cascade, "failover": failover,
+            "table": table}
     print(table)
     write_docs(table, data, args.out, args.json, command)
     print(f"\nwritten: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}, "
