@@ -181,7 +181,8 @@ class RoutingService:
         engines = [self.engine] + ([self.engine_n1] if self.engine_n1 is not None else [])
         for engine in engines:
             try:
-                engine.decide(self.PROBE_PROMPT, policy_from_knob(dict(self.default_knob)))
+                # no exploration: a seeded exploration stream must not lose a draw to the probe
+                engine.decide(self.PROBE_PROMPT, self.policy_for({"epsilon": 0.0}))
             except ConfigError:
                 raise
             except Exception as exc:
