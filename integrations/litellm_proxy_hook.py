@@ -46,9 +46,18 @@ n needs every sample complete before it can choose, and the Responses API has no
 decisions are taken among the fleet's n = 1 candidates only. A stream's headers leave before
 its cost is known, so ``x-adaptive-router-cost-usd`` then carries the *expected* cost and
 ``x-adaptive-router-cost-basis: expected``; the realised cost arrives as the ``adaptive_router``
-key of the last chunk and in the traffic log. Requests for any other model name pass through
-untouched. A request the plugin cannot route (no user turn, a knob out of range, a bad alias,
-n set by the client) is answered with an HTTP 400 JSON error saying what to send instead.
+key of the last chunk and in the traffic log, whether or not the client asked for usage (issue
+16). Requests for any other model name pass through untouched. A request the plugin cannot
+route (no user turn, a knob out of range or of the wrong type, a message content that is not
+text, a bad alias, n set by the client) is answered with an HTTP 400 JSON error naming the field,
+before any provider call.
+
+Reliability (issue 16): routed chat calls, streams included, carry the next-best candidates as
+LiteLLM ``fallbacks`` and ``num_retries = failover_num_retries`` (0), and a group LiteLLM is
+cooling down is skipped at decision time. The runtime is built and checked (a probe prompt through
+the whole router) when the proxy starts; a failure is logged as "the plugin cannot start" and
+answered 500 "misconfigured", without absolute server paths. A router folder that changes is
+reloaded without a restart (``reload_check_s``); one that cannot be loaded keeps the old router.
 """
 
 from __future__ import annotations
