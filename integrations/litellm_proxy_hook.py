@@ -205,9 +205,15 @@ def responses_input_messages(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     if isinstance(inp, str):
         msgs.append({"role": "user", "content": inp})
     elif isinstance(inp, list):
-        for item in inp:
+        for i, item in enumerate(inp):
             if isinstance(item, Mapping) and "role" in item:
-                msgs.append({"role": item["role"], "content": content_text(item.get("content"))})
+                content = item.get("content")
+                if content is not None and not isinstance(content, str | list):
+                    raise InvalidRequestError(f"input[{i}].content must be a string or a list of content "
+                                              f"parts, got {type(content).__name__}")
+                msgs.append({"role": item["role"], "content": content_text(content)})
+    elif inp is not None:
+        raise InvalidRequestError(f"input must be a string or a list of input items, got {type(inp).__name__}")
     if not msgs:
         raise InvalidRequestError("the Responses API request has no input; send input: \"...\"")
     return msgs

@@ -138,6 +138,16 @@ def test_bad_input_is_a_json_4xx(proxy, case, body, phrase) -> None:
     assert "Traceback" not in resp.text
 
 
+@pytest.mark.parametrize("body,phrase", [
+    ({"model": "adaptive-router", "input": 42}, "input must be a string"),
+    ({"model": "adaptive-router", "input": [{"role": "user", "content": 42}]}, "input[0].content"),
+], ids=["input a number", "input item content a number"])
+def test_responses_api_wrong_types_are_a_400(proxy, body, phrase) -> None:
+    resp = httpx.post(f"{proxy.base_url}/v1/responses", json=body, headers=proxy.headers, timeout=60)
+    assert resp.status_code == 400, resp.text[:300]
+    assert phrase in error_message(resp)
+
+
 def test_wrong_types_are_rejected_before_any_provider_call(proxy) -> None:
     """Wrong types never reach the router's decision or a provider: each answer is fast, and no
     traffic log line (written for every routed request, served or failed) appears."""
