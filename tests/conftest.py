@@ -47,3 +47,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+#: LiteLLM's module-level callback lists. In-process tests that register a hook or a strategy
+#: add to them, and LiteLLM refuses new callbacks past 30 (MAX_CALLBACKS): restored per test.
+_LITELLM_CALLBACK_LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback",
+                           "service_callback", "_async_input_callback", "_async_success_callback",
+                           "_async_failure_callback")
+
+
+@pytest.fixture(autouse=True)
+def _restore_litellm_callbacks():
+    """Each test starts with the callback lists it found (only when LiteLLM is already loaded:
+    tests that never import it pay nothing)."""
+    import sys
+
+    litellm = sys.modules.get("litellm")
+    saved = ({name: list(getattr(litellm, name)) for name in _LITELLM_CALLBACK_LISTS
+              if isinstance(getattr(litellm, name, None), list)} if litellm is not None else {})
+    yield
+    for name, value in saved.items():
+        setattr(litellm, name, value)
