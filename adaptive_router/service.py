@@ -188,6 +188,13 @@ class RoutingService:
             except Exception as exc:
                 raise ConfigError(f"the router {getattr(self.router, 'name', type(self.router).__name__)!r} "
                                   f"cannot route a probe prompt: {type(exc).__name__}: {exc}") from exc
+        spec = self.reward_model_spec
+        if self.selector == "reward" and isinstance(spec, str) and ("/" in spec or spec.startswith((".", "~"))):
+            path = self._resolve(spec)
+            if path is None or not path.exists():
+                # not fatal: best-of-n keeps the first sample (and says so) until it is fixed
+                log.error("adaptive_router: the reward model %r does not exist; best-of-n keeps the "
+                          "first sample until it is fixed", spec)
 
     def _check_cascade(self, cascade: CascadeConfig) -> None:
         """Fixed steps must be fleet candidates (a configuration error, raised at startup); a
