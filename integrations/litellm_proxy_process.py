@@ -342,7 +342,8 @@ def write_proxy_config(
     general_settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """A proxy config.yaml: the deployments, the replay provider, and (with ``plugin``, the
-    ``adaptive_router`` settings) the plugin's callback and public alias."""
+    ``adaptive_router`` settings) the plugin's callback and public alias. ``general_settings``
+    e.g. ``{"custom_auth": MASTER_KEY_AUTH}`` (401 for missing and wrong keys without a database)."""
     import yaml
 
     settings: dict[str, Any] = {"custom_provider_map": [REPLAY_PROVIDER], "telemetry": False}
