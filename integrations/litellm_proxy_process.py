@@ -180,7 +180,11 @@ class LiteLLMProxy:
             proc.wait(5)
 
     def __enter__(self) -> LiteLLMProxy:
-        return self.start()
+        """Start the proxy unless it already runs (``with LiteLLMProxy(...).start() as p`` must not
+        launch a second process and leave the first one running)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
