@@ -43,9 +43,9 @@ def _quality(arm: dict[str, Any], r: int) -> float | None:
     return arm["rounds"][r]["retrained_test"]["quality_at_half_cost"]
 
 
-def _explore_per_1k(arm: dict[str, Any], r: int) -> float:
-    rounds = arm["rounds"][: r + 1]
-    return 1000 * sum(x["served"]["explored_spend_usd"] for x in rounds) / sum(x["served"]["requests"] for x in rounds)
+def _explore_spend(arm: dict[str, Any], r: int) -> float:
+    """Dollars spent on explored requests in rounds 1..r+1 (what the information cost)."""
+    return sum(x["served"]["explored_spend_usd"] for x in arm["rounds"][: r + 1])
 
 
 def serving_note(result: dict[str, Any]) -> list[str]:
@@ -115,7 +115,7 @@ def write_doc(result: dict[str, Any], md: Path, png: Path) -> None:
               "the router that serves the next round. Mean ± standard deviation over exploration "
               "seeds (the seeds' values in brackets).", "",
               "| exploration | round | served so far | retrained: quality @ <= 50% cost | retrained: AIQ | "
-              "promoted | serving after: quality @ <= 50% cost | exploring so far, $ per 1k requests |",
+              "promoted | serving after: quality @ <= 50% cost | spent exploring so far, $ |",
               "|---|---|---|---|---|---|---|---|"]
     for strategy, arms in groups.items():
         seen = 0
@@ -126,7 +126,7 @@ def write_doc(result: dict[str, Any], md: Path, png: Path) -> None:
                 f"{_ms([a['rounds'][r]['retrained_test']['aiq'] for a in arms])} | "
                 f"{sum(a['rounds'][r]['promoted'] for a in arms)} of {len(arms)} | "
                 f"{_ms([a['rounds'][r]['serving_after_test']['quality_at_half_cost'] for a in arms])} | "
-                f"{np.mean([_explore_per_1k(a, r) for a in arms]):.4f} |")
+                f"{np.mean([_explore_spend(a, r) for a in arms]):.4f} |")
     se = 0.5 / np.sqrt(result["n_test"])
     lines += ["", "## Reading the numbers", "",
               f"- The test split has {result['n_test']} prompts: one standard error of a mean quality "
@@ -196,7 +196,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         sd = q.std(axis=0, ddof=1) if len(arms) > 1 else None
         label = f"retrained, {strategy} exploration" + (f" (mean of {len(arms)} seeds, ± sd)" if sd is not None else "")
         ax.errorbar(xs, q.mean(axis=0), yerr=sd, fmt="-o", color=colour, capsize=3, label=label)
-        spend = np.array([[_explore_per_1k(a, r) for r in range(result["rounds"])] for a in arms]).mean(axis=0)
+        spend = np.array([[_explore_spend(a, r) for r in range(result["rounds"])] for a in arms]).mean(axis=0)
         ax2.errorbar(spend, q[:, 1:].mean(axis=0), yerr=None if sd is None else sd[1:], fmt="-o", color=colour,
                      capsize=3, label=f"{strategy} (rounds 1..{result['rounds']})")
     for name, style in (("sw_ranking (full train table)", "--"), ("linear-probe (full train table)", "-.")):
@@ -211,7 +211,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.set_xticks(xs)
     where = "through a LiteLLM proxy" if result.get("proxy") else "in process"
     ax.set_title(f"llmrouter, served {where}: retrained router per round")
-    ax2.set_xlabel("exploration spend so far ($ per 1k served requests, estimated tokens)")
+    ax2.set_xlabel("dollars spent on explored requests so far (estimated tokens)")
     ax2.set_ylabel("test quality at <= 50% of the best single model's cost")
     ax2.set_title("information bought per exploration dollar")
     ax2.grid(alpha=0.3)
