@@ -209,7 +209,8 @@ def main() -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES),
                     help="exploration arms: uniform, cost-aware (power 1), cost-aware-sqrt (power 0.5)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "retrain_benchmark.md")
-    ap.add_argument("--seeds", type=int, default=1, help="exploration seeds per strategy (0..N-1)")
+    ap.add_argument("--seeds", type=int, default=1, help="exploration seeds per strategy")
+    ap.add_argument("--first-seed", type=int, default=0, help="the first exploration seed")
     ap.add_argument("--from-json", type=Path, default=None,
                     help="re-render the markdown and the plot from a results JSON of an earlier run")
     args = ap.parse_args()
@@ -241,7 +242,7 @@ def main() -> None:
 
         proxy_setup = write_replay_setup(ds, traffic, args.work)
     arms = [run_arm(s, seed, args, ds, traffic, test, half, fleet_file, args.work, proxy_setup)
-            for s in args.strategies.split(",") for seed in range(args.seeds)]
+            for s in args.strategies.split(",") for seed in range(args.first_seed, args.first_seed + args.seeds)]
     command = "python benchmarks/retrain_benchmark.py " + " ".join(sys.argv[1:])
     result = {"command": command.strip(), "rounds": args.rounds, "epsilon": args.epsilon, "proxy": args.proxy,
               "seeds": args.seeds,

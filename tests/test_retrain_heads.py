@@ -189,3 +189,35 @@ def test_retrain_cli_base_default(day_one):
     out = json.loads(result.output[result.output.index("{"):])
     assert out["method"] == "heads" and out["promoted"] is True
     assert set(out["heads"]) == {"cheap#1", "mid#1", "strong#1"}
+
+
+def test_fleet_from_the_log_fills_costs_and_reads_task_tags():
+    """Without a fleet file: the candidates are the ones the log priced, a candidate that older
+    lines never priced gets its median logged cost, and task tags come from metadata or feedback."""
+    from adaptive_router.training.retrain.fleet import (
+        fill_expected_costs,
+        fleet_keys_from_logs,
+        reference_from_logs,
+        task_tag,
+    )
+
+    from adaptive_router.errors import DataError
+
+    old = TrafficLogLine(prompt="a", decision={"candidate": "cheap#1", "predictions": {"cheap#1": 0.7, "strong#1": 1.0},
+                                               "expected_costs_usd": {"cheap#1": 1e-5, "strong#1": 1e-4}},
+                         metadata={"task": "math"})
+    new = [TrafficLogLine(prompt=f"b{i}", decision={"candidate": "newbie#1",
+                                                    "predictions": {"cheap#1": 0.7, "newbie#1": 0.7, "strong#1": 1.0},
+                                                    "expected_costs_usd": {"cheap#1": 1e-5, "newbie#1": c,
+                                                                           "strong#1": 1e-4}},
+                          feedback={"category": "code"}) for i, c in enumerate((2e-5, 4e-5, 3e-5))]
+    lines = [old, *new]
+    keys = fleet_keys_from_logs(lines)
+    assert keys == ["cheap#1", "newbie#1", "strong#1"]
+    assert reference_from_logs(lines, keys) == "strong"
+    assert fill_expected_costs(lines, keys, None) == 1
+    assert old.decision["expected_costs_usd"]["newbie#1"] == pytest.approx(3e-5)
+    assert task_tag(old) == "math" and task_tag(new[0]) == "code"
+    orphan = TrafficLogLine(prompt="c", decision={"candidate": "ghost#1"})
+    with pytest.raises(DataError, match="pass --fleet"):
+        fill_expected_costs([orphan], ["ghost#1", "phantom#1"], None)
