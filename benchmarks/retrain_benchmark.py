@@ -211,15 +211,21 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "retrain_benchmark.md")
     ap.add_argument("--seeds", type=int, default=1, help="exploration seeds per strategy")
     ap.add_argument("--first-seed", type=int, default=0, help="the first exploration seed")
-    ap.add_argument("--from-json", type=Path, default=None,
-                    help="re-render the markdown and the plot from a results JSON of an earlier run")
+    ap.add_argument("--from-json", type=Path, action="append", default=None,
+                    help="re-render the markdown and the plot from results JSON of earlier runs; "
+                         "repeat to merge runs (e.g. more exploration seeds) into one report")
     args = ap.parse_args()
-    if args.from_json is not None:
-        result = json.loads(args.from_json.read_text(encoding="utf-8"))
+    if args.from_json:
+        results = [json.loads(p.read_text(encoding="utf-8")) for p in args.from_json]
+        result = results[0]
+        for extra in results[1:]:
+            known = {(a["strategy"], a.get("seed", 0)) for a in result["arms"]}
+            result["arms"] += [a for a in extra["arms"] if (a["strategy"], a.get("seed", 0)) not in known]
+            if extra["command"] not in result["command"]:
+                result["command"] += " && " + extra["command"]
         plot(result, args.out.with_suffix(".png"))
         write_doc(result, args.out, args.out.with_suffix(".png"))
-        if args.from_json.resolve() != args.out.with_suffix(".json").resolve():
-            args.out.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
         return
     from adaptive_router.training.evaluate import data_summary
     from adaptive_router.training.loaders import load_dataset

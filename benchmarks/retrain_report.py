@@ -83,7 +83,6 @@ def write_doc(result: dict[str, Any], md: Path, png: Path) -> None:
     best = s["best_single"]
     bq, bc = s["single"][best]["quality"], s["single"][best]["cost_per_1k_usd"]
     groups = by_strategy(result)
-    seeds = max(len(v) for v in groups.values())
     title = "through a LiteLLM proxy" if result.get("proxy") else "in process"
     lines = [
         f"# Retraining from day one: llmrouter, {title} (issue 15)",
@@ -95,7 +94,8 @@ def write_doc(result: dict[str, Any], md: Path, png: Path) -> None:
         f"Traffic: llmrouter's upstream train split ({result['traffic']} prompts, seeded order) in "
         f"{result['rounds']} equal rounds; graded feedback = each served model's llmrouter score; "
         f"task tag {'in the feedback lines' if result.get('proxy') else 'logged as request metadata'}; "
-        f"{seeds} exploration seed(s) per strategy. Each round retrains on every log so far, from "
+        "exploration seeds per strategy: " + ", ".join(f"{k} {len(v)}" for k, v in groups.items())
+        + ". Each round retrains on every log so far, from "
         "the router serving (the `adaptive-router retrain` job: `--base` the serving router, "
         "`--fleet` the fleet file). Evaluation: the decontaminated test split "
         f"({result['n_test']} prompts) with every model's score. Best single model `{best}`: "
