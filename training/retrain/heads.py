@@ -15,7 +15,8 @@ model, so the cheap model's logged mean is flattering. Three things keep the hea
    a candidate seen 30 times gets its own level but little per-prompt detail.
 3. **Shrinkage toward the base's role prior.** The prior pattern is the pooled head of the
    candidate's role (the default router's roles: the fleet's reference model plays *strong*,
-   the rest *weak*), fitted the same way on every request of that role; the candidate's mean is
+   the rest *weak*), fitted the same way on every request of that role and itself shrunk toward
+   one head pooled over every request (what is hard for every model); the candidate's mean is
    shrunk toward its role's mean by ``kappa`` pseudo-requests. A candidate the base router
    predicts itself starts at the base's own prediction instead, and one the previous
    ``fleet-heads`` router already learned starts at that head. A model added to the fleet later
@@ -277,6 +278,7 @@ def learn_heads(
     kappa: float = 10.0,
     val_share: float = 0.2,
     seed: int = 0,
+    progress: bool = False,
 ) -> tuple[FleetHeadsRouter, dict[str, Any]]:
     """A :class:`FleetHeadsRouter` over ``bandit.candidate_keys`` learned from the logged triples.
 
@@ -313,7 +315,9 @@ def learn_heads(
     prior_val = float("nan")
     if len(fit_idx) >= 20 and len(val_idx) >= 10:
         fit, val = bandit.subset(fit_idx), bandit.subset(val_idx)
-        for lam in grid:
+        from tqdm.auto import tqdm
+
+        for lam in tqdm(grid, desc="choosing the heads' penalties", unit="setting", disable=not progress):
             pri = _head_priors(router, x[fit_idx], fit, w[fit_idx], lam, kappa, previous)
             beta = _fit_heads(x[fit_idx], fit, w[fit_idx], pri, _precision(names, lam, kappa))
             search[lam] = _weighted_log_loss(beta, x[val_idx], val, w[val_idx])

@@ -175,7 +175,8 @@ def retrain(
         previous = base_spec.router if isinstance(base_spec.router, FleetHeadsRouter) else None
         feature_base = previous.base if previous is not None else base_spec.router
         new_router, heads_info = learn_heads(train, feature_base, roles, tasks=train.tasks,
-                                             previous=previous, encoder=encoder, seed=seed)
+                                             previous=previous, encoder=encoder, seed=seed,
+                                             progress=progress)
     q_old = old_router.predict_batch(held.prompts)
     q_new = new_router.predict_batch(held.prompts)
     candidate_quality = outcome_model(train)
