@@ -24,7 +24,12 @@ extra samples are drawn again with replacement. ``max_tokens`` and ``temperature
 a recording; a deployment's ``latency_ms:`` makes it answer after that long (a
 benchmark's stand-in for a model's speed). A prompt that is not in the records is an HTTP 400 that says so (a 400, not a
 404: LiteLLM cools a deployment down after 404s, and one unknown prompt must not take the
-replayed model out of service).
+replayed model out of service) -- unless the deployment names a stand-in model for unrecorded
+prompts, ``unrecorded: local/smollm2-135m-instruct`` (issue 17): the prompt is then answered by
+that real local model (``n`` samples, its real token counts, ``unrecorded_max_tokens`` new tokens
+at most, default 48) and billed at the replayed deployment's prices, so a newcomer's own prompt
+is routed, answered and priced as if the replayed model had answered it. The response's hidden
+params say so (``adaptive_router_replay: {"stand_in": "local/..."}``).
 
 Both report each sample's output tokens in the response's hidden params
 (``adaptive_router_output_tokens``), which the proxy plugin uses for exact per-sample cost.
@@ -198,13 +203,39 @@ class ReplayProvider(CustomLLM):
         except (TypeError, ValueError):
             raise _fail(500, f"replay latency_ms must be a number of milliseconds, got {raw!r}") from None
 
+    @staticmethod
+    def stand_in(optional_params: dict[str, Any]) -> tuple[str | None, int]:
+        """The deployment's ``unrecorded:`` model (``local/NAME``) and its token limit, taken out
+        of the parameters (they are the deployment's, not the provider call's)."""
+        target = optional_params.pop("unrecorded", None)
+        raw = optional_params.pop("unrecorded_max_tokens", None)
+        try:
+            limit = int(raw) if raw is not None else 48
+        except (TypeError, ValueError):
+            raise _fail(500, f"replay unrecorded_max_tokens must be an integer, got {raw!r}") from None
+        if target is None:
+            return None, limit
+        if not isinstance(target, str) or not target.startswith("local/") or len(target) <= len("local/"):
+            raise _fail(500, f"replay unrecorded: {target!r}: name a local model, e.g. "
+                             "local/smollm2-135m-instruct (the only provider run in process)")
+        return target[len("local/"):], limit
+
     def replay(self, model: str, messages: Sequence[Mapping[str, Any]],
                optional_params: dict[str, Any]) -> tuple[list[str], int, list[int], dict[str, Any]]:
-        """(texts, prompt tokens, per-sample output tokens, info) of n recorded samples."""
+        """(texts, prompt tokens, per-sample output tokens, info) of n recorded samples, or of n
+        samples of the deployment's ``unrecorded:`` stand-in when the prompt is not recorded."""
+        local_name, limit = self.stand_in(optional_params)
         path = self.records_path(optional_params)
         idx = self.index(path)
         prompt = _prompt(messages)
         rec = idx.records.get(normalise_prompt(prompt))
+        if rec is None and local_name is not None:
+            asked = optional_params.get("max_tokens") or optional_params.get("max_completion_tokens")
+            params = {**optional_params, "max_tokens": min(int(asked or limit), limit)}
+            gen = local_provider._generate(local_name, list(messages), params)
+            return (list(gen.texts), int(gen.prompt_tokens), [int(t) for t in gen.output_tokens],
+                    {"stand_in": f"local/{local_name}", "replayed_model": model,
+                     "finish_reasons": list(gen.finish_reasons)})
         if rec is None:
             raise _fail(400, f"replay/{model}: this prompt is not in the records {path} "
                              f"({len(idx.records)} prompts); replay answers recorded prompts only. "
@@ -243,7 +274,8 @@ class ReplayProvider(CustomLLM):
     def _answer(self, model: str, messages: list, model_response: ModelResponse,
                 optional_params: dict) -> ModelResponse:
         texts, ptok, otok, info = self.replay(model, messages, optional_params)
-        return _response(model, texts, ptok, otok, ["stop"] * len(texts), model_response,
+        reasons = info.pop("finish_reasons", None) or ["stop"] * len(texts)
+        return _response(model, texts, ptok, otok, reasons, model_response,
                          {"adaptive_router_replay": info})
 
     async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
@@ -254,6 +286,8 @@ class ReplayProvider(CustomLLM):
         wait = self.latency_s(optional_params)
         if wait:  # a set latency waits without holding the event loop
             await asyncio.sleep(wait)
+        if "unrecorded" in optional_params:  # a stand-in may generate: keep the event loop free
+            return await asyncio.to_thread(self._answer, model, messages, model_response, optional_params)
         # an in-memory dict lookup: no thread needed (the first load of a file reads it once)
         return self._answer(model, messages, model_response, optional_params)
 
@@ -279,7 +313,7 @@ class ReplayProvider(CustomLLM):
         wait = self.latency_s(optional_params)
         if wait:  # the time to the first token
             await asyncio.sleep(wait)
-        texts, ptok, otok, _ = self.replay(model, messages, optional_params)
+        texts, ptok, otok, _ = await asyncio.to_thread(self.replay, model, messages, optional_params)
         for chunk in _stream_chunks(texts[0], ptok, otok[0], "stop"):
             yield chunk
 

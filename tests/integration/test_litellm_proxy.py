@@ -288,7 +288,6 @@ def test_anthropic_messages_streaming(proxy: Proxy) -> None:
     ("adaptive-router", PROMPT, {"n": 3}, 400, "the router chooses how many samples"),
     ("adaptive-router", PROMPT, {"metadata": {"adaptive_router": {"budget_usd": -1}}}, 400, "budget"),
     ("adaptive-router", PROMPT, {"metadata": {"adaptive_router": {"speed": 1}}}, 400, "unknown key"),
-    ("adaptive-router", "A prompt nobody recorded", {}, 400, "not in the records"),
 ])
 def test_bad_requests_are_json_4xx(proxy: Proxy, model, prompt, extra, status, message) -> None:
     with pytest.raises(openai.APIStatusError) as err:
