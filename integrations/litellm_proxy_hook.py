@@ -512,15 +512,43 @@ class AdaptiveRouterProxyHook(CustomLogger):
         try:
             if not self._is_ours(data.get("model")):
                 return None
-            return await self._route(data, call)
+            return await self._route(data, call, user_api_key_dict)
         except Exception as exc:
             if not isinstance(exc, AdaptiveRouterError):
                 log.exception("adaptive_router: routing failed")
             raise proxy_error(exc) from None
 
-    def _knob(self, data: dict, alias_knob: dict[str, float], call: str) -> dict[str, float]:
-        """The alias's knob, overridden by ``metadata.adaptive_router`` when the request has one."""
-        knob = dict(alias_knob)
+    @staticmethod
+    def caller_defaults(user_api_key_dict: Any) -> tuple[dict[str, float], list[str]]:
+        """The caller's team's, then key's, ``adaptive_router`` metadata as one knob (the key's
+        wins over its team's), and where it came from (issue 17: per-team defaults).
+
+        ``user_api_key_dict`` is LiteLLM's ``UserAPIKeyAuth``: its ``team_metadata`` and
+        ``metadata`` come from LiteLLM's key and team tables, or from the plugin's ``api_keys``
+        setting through the database-free ``custom_auth``. A malformed default is the operator's
+        mistake, not the caller's: it is answered as a misconfiguration (HTTP 500)."""
+        from adaptive_router.integrations.plugin_settings import defaults_knob
+
+        knob: dict[str, float] = {}
+        sources: list[str] = []
+        for field, label in (("team_metadata", "team"), ("metadata", "key")):
+            md = getattr(user_api_key_dict, field, None)
+            if not isinstance(md, Mapping) or md.get("adaptive_router") is None:
+                continue
+            try:
+                found = defaults_knob(md["adaptive_router"], where=f"{field}.adaptive_router")
+            except InvalidRequestError as exc:
+                raise PluginMisconfigured(f"the caller's {label} defaults are invalid: {exc}") from exc
+            if found:
+                knob = RoutingService.merge_knob(knob, found)
+                sources.append(label)
+        return knob, sources
+
+    def _knob(self, data: dict, alias_knob: dict[str, float], call: str,
+              defaults: Mapping[str, float] | None = None) -> dict[str, float]:
+        """The caller's team/key defaults, overridden by the alias's knob, overridden by
+        ``metadata.adaptive_router`` when the request has one: the most specific choice wins."""
+        knob = RoutingService.merge_knob(dict(defaults or {}), dict(alias_knob))
         sources = [data.get("metadata"), data.get("litellm_metadata")]
         for md in sources:
             if isinstance(md, dict) and "adaptive_router" in md:
@@ -530,7 +558,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
                 break
         return knob
 
-    async def _route(self, data: dict, call: str) -> dict:
+    async def _route(self, data: dict, call: str, user_api_key_dict: Any = None) -> dict:
         t0 = time.perf_counter()
         try:
             settings = self.settings()
@@ -555,7 +583,8 @@ class AdaptiveRouterProxyHook(CustomLogger):
                 f"(/v1/responses) and Anthropic messages (/v1/messages); this endpoint ({call}) is "
                 "not supported")
         prompt = prompt_from_messages(messages)  # a clear 400 before any model work
-        knob = self._knob(data, alias_knob, call)
+        defaults, default_sources = self.caller_defaults(user_api_key_dict)
+        knob = self._knob(data, alias_knob, call, defaults)
         stream = data.get("stream")
         if stream is not None and not isinstance(stream, bool):  # "false" would be truthy
             raise InvalidRequestError(f"stream must be true or false, got {type(stream).__name__} "
@@ -618,6 +647,8 @@ class AdaptiveRouterProxyHook(CustomLogger):
         # LiteLLM's logging payload (and the sinks it feeds) see the decision under the same key
         # as the response body; the request's knob, already read, is kept beside it.
         report = {"decision": decision.as_dict(), "knob": knob, "alias": alias}
+        if default_sources:
+            report["defaults_from"] = default_sources
         bucket["adaptive_router"] = report
         if isinstance(bucket.get("requester_metadata"), dict):  # what the logging payload copies
             bucket["requester_metadata"]["adaptive_router"] = report

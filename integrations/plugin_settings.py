@@ -93,6 +93,56 @@ class RedactionSettings(BaseModel):
     keep: Literal["everything", "prompt", "none"] = "everything"
 
 
+class ApiKeySettings(BaseModel):
+    """One API key the example's database-free ``custom_auth`` accepts besides the master key,
+    with the identity and metadata LiteLLM would otherwise read from its key and team tables
+    (issue 17, item 6). ``key`` may be ``os.environ/NAME``: the key is then that variable's value,
+    and the entry is inactive while the variable is unset (one config.yaml for every machine).
+    An entry without a key is inactive too.
+
+    ``metadata.adaptive_router`` / ``team_metadata.adaptive_router`` hold the key's and team's
+    defaults: one knob (threshold, tradeoff or budget_usd) and ``explore_epsilon`` (or
+    ``epsilon``). With a database, the same keys in LiteLLM's own key and team metadata work too.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # None: LiteLLM itself resolves ``os.environ/NAME`` values under litellm_settings when it
+    # loads the config, and an unset variable arrives as None: that entry is inactive
+    key: str | None = None
+    key_alias: str | None = None
+    team_id: str | None = None
+    team_alias: str | None = None
+    user_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    team_metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _defaults_are_knobs(self) -> ApiKeySettings:
+        for where, md in (("metadata", self.metadata), ("team_metadata", self.team_metadata)):
+            defaults_knob(md.get("adaptive_router"), where=f"api_keys[{self.key_alias or '?'}].{where}.adaptive_router")
+        return self
+
+    def resolved_key(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The key's value; None when it names an environment variable that is not set."""
+        env = os.environ if env is None else env
+        if not self.key:
+            return None
+        if self.key.startswith("os.environ/"):
+            return env.get(self.key[len("os.environ/"):]) or None
+        return self.key
+
+
+def defaults_knob(raw: Any, where: str) -> dict[str, float]:
+    """A key's or team's ``adaptive_router`` metadata as a knob: ``explore_epsilon`` (the plugin
+    setting's name, which an operator writing per-team defaults reaches for) is ``epsilon``."""
+    if raw is None:
+        return {}
+    if isinstance(raw, Mapping) and "explore_epsilon" in raw:
+        raw = {**{k: v for k, v in raw.items() if k != "explore_epsilon"}, "epsilon": raw["explore_epsilon"]}
+    return validate_knob(raw, where=where)
+
+
 class PluginSettings(BaseModel):
     """What the proxy plugin and the SDK strategy need to route.
 
@@ -146,6 +196,9 @@ class PluginSettings(BaseModel):
     # answer-aware cascades on non-streamed chat completions (issue 14); None = off
     cascade: CascadeSettings | None = None
     config_dir: str | None = Field(default=None, description="folder of config.yaml, for relative paths")
+    # keys the database-free custom_auth (litellm_auth.master_key_auth) accepts, each with its
+    # key and team metadata (per-team defaults, issue 17)
+    api_keys: list[ApiKeySettings] = Field(default_factory=list)
 
     @field_validator("policy")
     @classmethod
@@ -337,5 +390,5 @@ def proxy_config_dir() -> Path | None:
     return Path(env_path).resolve().parent if env_path else None
 
 
-__all__ = ["ENV_OVERRIDES", "EXTRA_KNOBS", "KNOB_BOUNDS", "CascadeSettings", "PluginSettings", "RedactionSettings",
+__all__ = ["ENV_OVERRIDES", "ApiKeySettings", "defaults_knob", "EXTRA_KNOBS", "KNOB_BOUNDS", "CascadeSettings", "PluginSettings", "RedactionSettings",
            "validate_knob"]
