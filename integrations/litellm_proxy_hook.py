@@ -72,6 +72,11 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
+from adaptive_router.integrations.litellm_metrics import (
+    mount_metrics_route,
+    observe_decision,
+    observe_outcome,
+)
 from adaptive_router.integrations.litellm_runtime import (
     ESCALATION_PARAMS,
     AdaptiveRuntime,
@@ -94,6 +99,7 @@ from adaptive_router.verifiers.base import Verifier
 log = logging.getLogger("adaptive_router.litellm")
 
 STATE_KEY = "adaptive_router_state"
+ROUTING_DECISION_KEY = "adaptive_router_routing_decision"
 CHAT_CALLS = {"completion", "acompletion"}
 RESPONSES_CALLS = {"responses", "aresponses"}
 ANTHROPIC_CALLS = {"anthropic_messages"}
@@ -289,6 +295,23 @@ def _judge_class() -> type:
             return float(min(1.0, max(0.0, share)))
 
     return RouterJudge
+
+
+def routing_decision(alias: str, group: str, decision: Decision) -> dict[str, Any]:
+    """The decision as LiteLLM's ``StandardLoggingRoutingDecision`` (the fields that mean the same
+    here): the public alias, the model group called, the candidate as the tier (``model#n``), its
+    predicted quality as the score, and the router's predictions of every candidate."""
+    return {
+        "router_model_name": alias,
+        "routed_model": group,
+        "tier": decision.candidate.key,
+        "tier_label": decision.policy,
+        "score": float(decision.predictions.get(decision.candidate.key, 0.0)),
+        "classifier_model": decision.router,
+        "classifier_probabilities": {k: float(v) for k, v in decision.predictions.items()},
+        "escalated": False,
+        "signals": [decision.reason] + (["explored"] if decision.explored else []),
+    }
 
 
 def caller_identity(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -487,6 +510,10 @@ class AdaptiveRouterProxyHook(CustomLogger):
                         self._build_sync()
                     except Exception as exc:
                         log.error("adaptive_router: the plugin cannot start: %s", exc)
+                    try:
+                        mount_metrics_route()  # unless LiteLLM's prometheus callback serves /metrics
+                    except Exception:
+                        log.exception("adaptive_router: could not mount /metrics")
                     return
                 time.sleep(0.5)
 
@@ -607,6 +634,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
                 log.error("adaptive_router: the router failed: %s", exc)
                 raise PluginMisconfigured(f"the plugin is misconfigured: {exc}") from exc
         group = runtime.group_of(decision.model)
+        decided_group = group  # before any cooling-down skip: what a fallback is counted against
         data["model"] = group
         fallbacks = []
         if settings.failover and call in CHAT_CALLS and "fallbacks" not in data:
@@ -650,6 +678,11 @@ class AdaptiveRouterProxyHook(CustomLogger):
         if default_sources:
             report["defaults_from"] = default_sources
         bucket["adaptive_router"] = report
+        # LiteLLM's own place for a pre-routing decision is StandardLoggingPayload.metadata
+        # .routing_decision (spend logs and sinks show it beside its own routers' decisions). Its
+        # Router clears metadata.routing_decision on every attempt that is not one of its
+        # auto-routers, so the decision waits here and async_logging_hook puts it in the payload.
+        bucket[ROUTING_DECISION_KEY] = routing_decision(alias, group, decision)
         if isinstance(bucket.get("requester_metadata"), dict):  # what the logging payload copies
             bucket["requester_metadata"]["adaptive_router"] = report
         bucket[STATE_KEY] = {
@@ -666,8 +699,34 @@ class AdaptiveRouterProxyHook(CustomLogger):
             "injected_usage": call in CHAT_CALLS and injected_usage,
             "fallbacks": fallbacks,
             "cascade": plan.as_state() if plan is not None else None,
+            "decided_group": decided_group,
         }
+        observe_decision(alias, report["decision"], time.perf_counter() - t0)
         return data
+
+    # -- logging: the decision in LiteLLM's standard logging payload ----------------------------
+    async def async_logging_hook(self, kwargs: dict, result: Any, call_type: str) -> tuple[dict, Any]:
+        """Put the request's decision in ``standard_logging_object.metadata.routing_decision``.
+
+        LiteLLM builds the payload before its logging hooks run and hands that same payload to
+        every success callback (spend logs, Prometheus, OpenTelemetry, S3...) after them, so this
+        is the one point where the field can be filled for all of them."""
+        try:
+            payload = kwargs.get("standard_logging_object")
+            md = (kwargs.get("litellm_params") or {}).get("metadata") or kwargs.get("metadata") or {}
+            if not isinstance(md, Mapping):
+                return kwargs, result
+            found = md.get(ROUTING_DECISION_KEY)
+            if found is None:
+                lm = (kwargs.get("litellm_params") or {}).get("litellm_metadata")
+                found = lm.get(ROUTING_DECISION_KEY) if isinstance(lm, Mapping) else None
+            if isinstance(payload, dict) and isinstance(found, Mapping):
+                meta = payload.get("metadata")
+                if isinstance(meta, dict) and not meta.get("routing_decision"):
+                    meta["routing_decision"] = dict(found)
+        except Exception:  # logging must never fail a request
+            log.exception("adaptive_router: could not add the routing decision to the logging payload")
+        return kwargs, result
 
     # -- 2. after the call ----------------------------------------------------------------------
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
@@ -762,6 +821,18 @@ class AdaptiveRouterProxyHook(CustomLogger):
     def _log_line(self, runtime: AdaptiveRuntime, data: Mapping[str, Any], state: Mapping[str, Any],
                   messages: list[dict[str, Any]], result: RoutedResult | None,
                   error: str | None = None) -> TrafficLogLine:
+        """The request's traffic log line; its outcome (cost, saving, escalations, fallback or
+        failure) is counted in the Prometheus metrics from the same line, so the two agree."""
+        line = self._build_log_line(runtime, data, state, messages, result, error)
+        try:
+            observe_outcome(line, runtime.fleet.reference_model(), state.get("decided_group"))
+        except Exception:  # metrics must never fail a request that was served
+            log.exception("adaptive_router: could not update the metrics")
+        return line
+
+    def _build_log_line(self, runtime: AdaptiveRuntime, data: Mapping[str, Any], state: Mapping[str, Any],
+                        messages: list[dict[str, Any]], result: RoutedResult | None,
+                        error: str | None = None) -> TrafficLogLine:
         return runtime.traffic_line(
             request_id=state["request_id"], decision=Decision.model_validate(state["decision"]),
             group=state["group"], messages=messages, result=result,
