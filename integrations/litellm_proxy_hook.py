@@ -52,6 +52,13 @@ route (no user turn, a knob out of range or of the wrong type, a message content
 text, a bad alias, n set by the client) is answered with an HTTP 400 JSON error naming the field,
 before any provider call.
 
+Per-team defaults and metrics (issue 17): the knob starts from the caller's team's, then key's,
+``adaptive_router`` metadata (``user_api_key_dict.team_metadata`` / ``.metadata``: LiteLLM's key
+and team tables, or the ``api_keys`` setting read by the database-free ``custom_auth``), which the
+alias's knob and then the request's own override. Every decision and outcome is counted in
+Prometheus (:mod:`adaptive_router.integrations.litellm_metrics`), and the decision is written to
+LiteLLM's ``StandardLoggingPayload.metadata.routing_decision`` (:meth:`async_logging_hook`).
+
 Reliability (issue 16): routed chat calls, streams included, carry the next-best candidates as
 LiteLLM ``fallbacks`` and ``num_retries = failover_num_retries`` (0), and a group LiteLLM is
 cooling down is skipped at decision time. The runtime is built and checked (a probe prompt through

@@ -187,3 +187,22 @@ def test_metrics_after_traffic_and_routing_decision_in_logging_payload(proxy: Li
     assert rd["router_model_name"] == "adaptive-0.6" and rd["routed_model"] == "gpt-4o-mini-replay"
     assert rd["score"] == pytest.approx(PRIORS["gpt-4o-mini#3"])
     assert set(rd["classifier_probabilities"]) == set(PRIORS)
+
+
+def test_plugin_mounts_metrics_without_litellms_prometheus_callback(tmp_path: Path) -> None:
+    """A config without ``"prometheus"`` in its callbacks still serves the plugin's counters: the
+    plugin mounts /metrics itself when the proxy starts (behind the same proxy auth)."""
+    records, router = write_fixtures(tmp_path)
+    config = yaml.safe_load((EXAMPLE / "config.yaml").read_text())
+    config["litellm_settings"]["callbacks"] = [c for c in config["litellm_settings"]["callbacks"]
+                                               if c != "prometheus"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"ADAPTIVE_ROUTER_FLEET": str(EXAMPLE / "fleet.yaml"), "ADAPTIVE_ROUTER_ROUTER": str(router),
+           "ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records), "NO_PROXY": "127.0.0.1,localhost"}
+    with LiteLLMProxy(tmp_path / "config.yaml", env=env, cwd=ROOT) as p:
+        assert chat(p, "adaptive-0.6", PROMPT).status_code == 200
+        assert httpx.get(f"{p.base_url}/metrics/", timeout=10).status_code == 401
+        got = httpx.get(f"{p.base_url}/metrics", headers=p.headers, timeout=10, follow_redirects=True)
+        assert got.status_code == 200
+        assert _sample(got.text, "adaptive_router_decisions_total", alias="adaptive-0.6", model="gpt-4o-mini",
+                       n="3") == 1
