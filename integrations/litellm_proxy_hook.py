@@ -304,6 +304,14 @@ def _judge_class() -> type:
     return RouterJudge
 
 
+def _stand_in(response: Any) -> str | None:
+    """The local model that answered for a replay deployment (its ``unrecorded:``), if one did."""
+    hidden = getattr(response, "_hidden_params", None)
+    info = hidden.get("adaptive_router_replay") if isinstance(hidden, Mapping) else None
+    found = info.get("stand_in") if isinstance(info, Mapping) else None
+    return str(found) if found else None
+
+
 def routing_decision(alias: str, group: str, decision: Decision) -> dict[str, Any]:
     """The decision as LiteLLM's ``StandardLoggingRoutingDecision`` (the fields that mean the same
     here): the public alias, the model group called, the candidate as the tier (``model#n``), its
@@ -778,6 +786,12 @@ class AdaptiveRouterProxyHook(CustomLogger):
         result = await runtime.aaccount(decision, state["group"], messages, response,
                                         request_id=state["request_id"],
                                         single_output=state["call"] in SINGLE_OUTPUT_CALLS)
+        stand_in = _stand_in(response)
+        if stand_in is not None:
+            # said in the body and the traffic log: these samples are not the routed model's, and
+            # retraining on them as if they were would teach the router the wrong model's quality
+            result.notes.append(f"unrecorded prompt: answered by {stand_in} standing in for "
+                                f"{decision.model} (replay deployment's unrecorded:), priced as {decision.model}")
         if state.get("cascade"):
             result, logged = await self._cascade(runtime, data, state, messages, decision, response, result)
         else:

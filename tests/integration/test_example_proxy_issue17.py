@@ -101,6 +101,10 @@ def test_unrecorded_prompt_is_routed_answered_by_smollm2_and_priced(proxy: LiteL
     assert info["cost_usd"] == pytest.approx(want) and want > 0
     assert float(r.headers["x-litellm-response-cost"]) == pytest.approx(want)
     assert r.headers["x-adaptive-router-model"] == "gpt-4o-mini"
+    # the body and the traffic log say a stand-in answered (retraining must not take these
+    # samples for gpt-4o-mini's)
+    assert any("local/smollm2-135m-instruct standing in for gpt-4o-mini" in n for n in info["notes"])
+    assert any("standing in" in n for n in log_line(proxy, info["request_id"]).model_extra["notes"])
 
 
 def test_recorded_prompt_is_still_replayed(proxy: LiteLLMProxy) -> None:
