@@ -60,3 +60,17 @@ def test_knob_validation() -> None:
                      ("nonsense", "object"), ({"threshold": 0.5, "epsilon": 3}, "epsilon")]:
         with pytest.raises(InvalidRequestError, match=msg):
             validate_knob(bad)
+
+
+def test_api_keys_defaults_are_checked_when_the_settings_load() -> None:
+    """A team's or key's defaults (issue 17) are knobs: a bad one fails the config at load, named,
+    not on some later request; an entry whose key variable is unset is inactive, not an error."""
+    ok = PluginSettings.load({"fleet": "f.yaml", "api_keys": [
+        {"key": "os.environ/NOT_SET_ANYWHERE", "team_id": "t",
+         "team_metadata": {"adaptive_router": {"tradeoff": 0.3, "explore_epsilon": 0.1}}},
+        {"key": None, "key_alias": "resolved-by-litellm-to-none"}]}, env={})
+    assert [k.resolved_key(env={}) for k in ok.api_keys] == [None, None]
+    assert ok.api_keys[0].resolved_key(env={"NOT_SET_ANYWHERE": "sk-x"}) == "sk-x"
+    with pytest.raises(ConfigError, match="team_metadata"):
+        PluginSettings.load({"fleet": "f.yaml", "api_keys": [
+            {"key": "sk-a", "team_metadata": {"adaptive_router": {"threshold": 0.2, "tradeoff": 1}}}]}, env={})
