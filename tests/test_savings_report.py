@@ -200,7 +200,10 @@ async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path) -
 
     class SavingsPayloadCapture(CustomLogger):
         async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-            captured.append(kwargs["standard_logging_object"])
+            # LiteLLM's logging worker is process-wide: earlier tests' events may still arrive
+            payload = kwargs["standard_logging_object"]
+            if "What is 17 times 23?" in json.dumps(payload.get("messages"), default=str):
+                captured.append(payload)
 
     litellm.callbacks = [SavingsPayloadCapture()]
     try:
@@ -212,6 +215,7 @@ async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path) -
             await asyncio.sleep(0.05)
     finally:
         litellm.callbacks = []
+    assert captured, "litellm did not deliver a standard logging payload"
     payload = json.loads(json.dumps(captured[0], default=str))
     decision = _engine("cheapest").decide("What is 17 times 23?").as_dict()
     payload["metadata"]["requester_metadata"] = {"adaptive_router": {"decision": decision, "alias": "adaptive-router"}}
