@@ -286,7 +286,7 @@ def fmt(x: Any, digits: int = 3) -> str:
 def write_doc(result: dict[str, Any], path: Path) -> None:
     ref = result["best_single"]
     lines = [
-        "# LiteLLM's own routers beside adaptive-router (issue 17, item 7)", "",
+        "# LiteLLM's own routers beside adaptive-router", "",
         f"Reproduce: `{result['command']}` ({result['seconds']:.0f} s on 2 shared cores; "
         f"LiteLLM {result['litellm_version']}).", "",
         f"Traffic: {result['n']} prompts drawn with seed {result['seed']} from llmrouter's test split "

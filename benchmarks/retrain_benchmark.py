@@ -1,4 +1,4 @@
-"""Retraining from day one on llmrouter (issue 15): serve -> log -> retrain -> promote, 3 rounds.
+"""Retraining from day one on llmrouter: serve -> log -> retrain -> promote, 3 rounds.
 
     ADAPTIVE_ROUTER_DATA=../shared/data python benchmarks/retrain_benchmark.py [--rounds 3]
         [--epsilon 0.2] [--work /tmp/adaptive-router-retrain-bench] [--max-traffic N]
