@@ -27,6 +27,13 @@ import numpy as np
 from adaptive_router.domain import Candidate, Decision
 from adaptive_router.errors import InvalidRequestError
 
+#: The policy knobs: a request's knob names exactly one of them.
+POLICY_KNOBS = ("threshold", "tradeoff", "budget_usd")
+#: Per-request keys that go beside the one policy knob (any of them, or none).
+EXTRA_KNOBS = ("epsilon", "accept")
+#: The knob used when neither the request nor the configuration gives one.
+DEFAULT_KNOB: dict[str, float] = {"threshold": 0.5}
+
 #: Allowed ranges of per-request knobs; a value outside is rejected with a clear error.
 KNOB_BOUNDS: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 1.0),
@@ -210,7 +217,7 @@ def check_knob(name: str, value: Any) -> float:
 
 def policy_from_knob(knob: Mapping[str, Any]) -> Policy:
     """A policy from a knob mapping: exactly one of threshold / tradeoff / budget_usd."""
-    given = [k for k in ("threshold", "tradeoff", "budget_usd") if knob.get(k) is not None]
+    given = [k for k in POLICY_KNOBS if knob.get(k) is not None]
     unknown = [k for k in knob if k not in KNOB_BOUNDS and k not in ("epsilon",)]
     if unknown:
         raise InvalidRequestError(
@@ -226,6 +233,16 @@ def policy_from_knob(knob: Mapping[str, Any]) -> Policy:
     if knob.get("epsilon"):
         policy = EpsilonExploration(policy, float(knob["epsilon"]))
     return policy
+
+
+def merge_knob(base: Mapping[str, float], request: Mapping[str, float]) -> dict[str, float]:
+    """A request's knob over a base one (an alias's): a request naming a policy knob replaces
+    the base's policy knob; ``epsilon`` and ``accept`` are kept unless the request sets them."""
+    knob = dict(base)
+    if any(k in request for k in POLICY_KNOBS):
+        knob = {k: v for k, v in knob.items() if k not in POLICY_KNOBS}
+    knob.update(request)
+    return knob
 
 
 def strong_share(policy: Policy, predictions: np.ndarray, costs: np.ndarray) -> float:

@@ -32,7 +32,14 @@ from adaptive_router.cost import CostModel
 from adaptive_router.domain import Candidate, CostBreakdown, Decision, Fleet
 from adaptive_router.engine import RoutingEngine
 from adaptive_router.errors import ConfigError, InvalidRequestError
-from adaptive_router.policy import CostAwareExploration, EpsilonExploration, Policy, policy_from_knob
+from adaptive_router.policy import (
+    DEFAULT_KNOB,
+    POLICY_KNOBS,
+    CostAwareExploration,
+    EpsilonExploration,
+    Policy,
+    policy_from_knob,
+)
 from adaptive_router.reward import RewardModel
 from adaptive_router.served_cascade import (
     ServedCascade,
@@ -45,9 +52,6 @@ from adaptive_router.verifiers.base import Verifier
 
 log = logging.getLogger("adaptive_router.service")
 
-#: The knob used when neither the request nor the configuration gives one.
-DEFAULT_KNOB: dict[str, float] = {"threshold": 0.5}
-POLICY_KNOBS = ("threshold", "tradeoff", "budget_usd")
 
 
 @dataclass(frozen=True)
@@ -229,16 +233,6 @@ class RoutingService:
                 return CostAwareExploration(base, eps, seed=self._next_seed())
             return EpsilonExploration(base, eps, seed=self._next_seed())
         return base
-
-    @staticmethod
-    def merge_knob(base: Mapping[str, float], request: Mapping[str, float]) -> dict[str, float]:
-        """A request's knob over a base one (an alias's): a request naming a policy knob replaces
-        the base's policy knob; ``epsilon`` and ``accept`` are kept unless the request sets them."""
-        knob = dict(base)
-        if any(k in request for k in POLICY_KNOBS):
-            knob = {k: v for k, v in knob.items() if k not in POLICY_KNOBS}
-        knob.update(request)
-        return knob
 
     def _next_seed(self) -> int | None:
         """A fresh seed per request from one seeded stream: reproducible, never the same draw."""
@@ -519,4 +513,4 @@ class RoutingService:
         self._write_times.append(time.perf_counter() - t0)
 
 
-__all__ = ["DEFAULT_KNOB", "CascadeConfig", "RoutingService", "load_serving_router", "n1_fleet"]
+__all__ = ["CascadeConfig", "RoutingService", "load_serving_router", "n1_fleet"]

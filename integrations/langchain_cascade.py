@@ -34,6 +34,7 @@ from adaptive_router.best_of_n import Selection
 from adaptive_router.cascade import DrawnStep
 from adaptive_router.domain import Candidate, CostBreakdown, Decision
 from adaptive_router.errors import ConfigError, InvalidRequestError
+from adaptive_router.policy import POLICY_KNOBS
 from adaptive_router.served_cascade import cascade_report, step_decision
 from adaptive_router.service import CascadeConfig
 from adaptive_router.verifiers import Verifier
@@ -86,7 +87,7 @@ def _knob(llm: ChatAdaptiveRouter, own: Mapping[str, Any]) -> dict[str, float]:
     accept = own.get("accept") if own.get("accept") is not None else llm.accept
     if accept is not None:
         knob["accept"] = accept
-    per_call = any(own.get(k) is not None for k in ("threshold", "tradeoff", "budget_usd"))
+    per_call = any(own.get(k) is not None for k in POLICY_KNOBS)
     budget = own.get("budget_usd") if per_call else llm.budget_usd
     if budget is not None:
         knob["budget_usd"] = budget

@@ -66,8 +66,6 @@ from adaptive_router.integrations.langchain_reporting import (
     usage_totals,
 )
 from adaptive_router.integrations.langchain_routing import (
-    DEFAULT_THRESHOLD,
-    KNOBS,
     call_knob,
     can_call_tools,
     restrict_decision,
@@ -91,7 +89,7 @@ from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from adaptive_router.best_of_n import Selection
 from adaptive_router.domain import CostBreakdown, Decision
 from adaptive_router.engine import RoutingEngine
-from adaptive_router.policy import Policy
+from adaptive_router.policy import POLICY_KNOBS, Policy
 from adaptive_router.service import CascadeConfig, RoutingService
 
 log = logging.getLogger(__name__)
@@ -160,7 +158,7 @@ class ChatAdaptiveRouter(BaseChatModel):
         """The core's routing service for this chat model's fleet, router, knob fields, selector,
         reward model, traffic log and cascade (LangChain only translates messages and calls)."""
         check_parts(self.fleet, self.models, self.router, self.reward_model)
-        fields_knob = call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon,
+        fields_knob = call_knob({k: getattr(self, k) for k in POLICY_KNOBS}, self.epsilon,
                                 default=getattr(self.router, "default_knob", None))
         self._service = RoutingService(
             self.fleet, self.router, default_knob={k: v for k, v in fields_knob.items() if k != "epsilon"},
@@ -223,7 +221,7 @@ class ChatAdaptiveRouter(BaseChatModel):
 
     def policy(self, overrides: Mapping[str, Any] | None = None) -> Policy:
         """The policy of a call: the per-call knob if one is given, else the fields' knob."""
-        return self._service.policy_for(call_knob({k: getattr(self, k) for k in KNOBS}, self.epsilon,
+        return self._service.policy_for(call_knob({k: getattr(self, k) for k in POLICY_KNOBS}, self.epsilon,
                                                   overrides, default=self._service.default_knob))
 
     def target(self, model: str) -> BaseChatModel | str:
@@ -427,4 +425,4 @@ class ChatAdaptiveRouter(BaseChatModel):
 
 # Names this module has always offered; their code now lives in the langchain_* helper modules.
 __all__ = ["ChatAdaptiveRouter", "Samples", "call_plan", "split_total", "selection_text",
-           "DECISION_EVENT", "DEFAULT_THRESHOLD", "KNOBS", "child_callbacks"]
+           "DECISION_EVENT", "child_callbacks"]

@@ -16,13 +16,10 @@ from langchain_core.language_models import BaseChatModel
 
 from adaptive_router.domain import Decision
 from adaptive_router.errors import InvalidRequestError
-from adaptive_router.policy import Policy, policy_from_knob
+from adaptive_router.policy import DEFAULT_KNOB, EXTRA_KNOBS, POLICY_KNOBS, Policy, policy_from_knob
 
-#: The knob used when none of threshold / tradeoff / budget_usd is set.
-DEFAULT_THRESHOLD = 0.5
-KNOBS = ("threshold", "tradeoff", "budget_usd")
 #: Per-call keywords the router consumes itself (everything else goes to the chosen model).
-ROUTER_KWARGS = (*KNOBS, "epsilon", "accept", "model", "tools", "tool_choice")
+ROUTER_KWARGS = (*POLICY_KNOBS, *EXTRA_KNOBS, "model", "tools", "tool_choice")
 
 
 def call_policy(fields: Mapping[str, Any], epsilon: float,
@@ -43,11 +40,11 @@ def call_knob(fields: Mapping[str, Any], epsilon: float,
     Without a knob in the fields or the call: ``default`` (a router checkpoint's validated
     ``default_knob``), else threshold 0.5."""
     overrides = overrides or {}
-    knob = {k: fields[k] for k in KNOBS if fields.get(k) is not None}
-    if any(overrides.get(k) is not None for k in KNOBS):
-        knob = {k: overrides[k] for k in KNOBS if overrides.get(k) is not None}
+    knob = {k: fields[k] for k in POLICY_KNOBS if fields.get(k) is not None}
+    if any(overrides.get(k) is not None for k in POLICY_KNOBS):
+        knob = {k: overrides[k] for k in POLICY_KNOBS if overrides.get(k) is not None}
     if not knob:
-        knob = {k: float(v) for k, v in (default or {}).items() if k in KNOBS} or {"threshold": DEFAULT_THRESHOLD}
+        knob = {k: float(v) for k, v in (default or {}).items() if k in POLICY_KNOBS} or dict(DEFAULT_KNOB)
     knob["epsilon"] = float(overrides.get("epsilon", epsilon) or 0.0)
     return knob
 

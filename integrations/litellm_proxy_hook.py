@@ -96,10 +96,10 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from adaptive_router.domain import Decision
 from adaptive_router.errors import AdaptiveRouterError, CheckpointError, ConfigError, InvalidRequestError
+from adaptive_router.policy import merge_knob
 from adaptive_router.pricing import counter_for
 from adaptive_router.prompts import content_text, prompt_from_messages, validate_messages
 from adaptive_router.served_cascade import ServedPlan
-from adaptive_router.service import RoutingService
 from adaptive_router.traffic import TrafficLogLine
 from adaptive_router.verifiers.base import Verifier
 
@@ -582,7 +582,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             except InvalidRequestError as exc:
                 raise PluginMisconfigured(f"the caller's {label} defaults are invalid: {exc}") from exc
             if found:
-                knob = RoutingService.merge_knob(knob, found)
+                knob = merge_knob(knob, found)
                 sources.append(label)
         return knob, sources
 
@@ -590,13 +590,13 @@ class AdaptiveRouterProxyHook(CustomLogger):
               defaults: Mapping[str, float] | None = None) -> dict[str, float]:
         """The caller's team/key defaults, overridden by the alias's knob, overridden by
         ``metadata.adaptive_router`` when the request has one: the most specific choice wins."""
-        knob = RoutingService.merge_knob(dict(defaults or {}), dict(alias_knob))
+        knob = merge_knob(dict(defaults or {}), dict(alias_knob))
         sources = [data.get("metadata"), data.get("litellm_metadata")]
         for md in sources:
             if isinstance(md, dict) and "adaptive_router" in md:
                 # the Responses and Anthropic APIs forward `metadata` to the provider: take ours out
                 raw = md.pop("adaptive_router") if call in SINGLE_OUTPUT_CALLS else md["adaptive_router"]
-                knob = RoutingService.merge_knob(knob, validate_knob(raw, where="metadata.adaptive_router"))
+                knob = merge_knob(knob, validate_knob(raw, where="metadata.adaptive_router"))
                 break
         return knob
 

@@ -48,8 +48,8 @@ from litellm.router import CustomRoutingStrategyBase
 
 from adaptive_router.domain import Candidate, Decision
 from adaptive_router.errors import InvalidRequestError, SamplingError
+from adaptive_router.policy import merge_knob
 from adaptive_router.served_cascade import ServedPlan
-from adaptive_router.service import RoutingService
 
 _STATE_LIMIT = 10_000
 
@@ -93,8 +93,7 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
         knob = dict(self.settings.knob_for_alias(model) or {})
         md = (request_kwargs or {}).get("metadata")
         if isinstance(md, Mapping) and md.get("adaptive_router") is not None:
-            knob = RoutingService.merge_knob(knob, validate_knob(md["adaptive_router"],
-                                                                 where="metadata.adaptive_router"))
+            knob = merge_knob(knob, validate_knob(md["adaptive_router"], where="metadata.adaptive_router"))
         return knob
 
     @staticmethod

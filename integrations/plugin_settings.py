@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adaptive_router.errors import ConfigError, InvalidRequestError
-from adaptive_router.policy import KNOB_BOUNDS, check_knob
+from adaptive_router.policy import EXTRA_KNOBS, POLICY_KNOBS, check_knob
 
 #: settings field -> environment variable that overrides it.
 ENV_OVERRIDES: dict[str, str] = {
@@ -41,9 +41,6 @@ ENV_OVERRIDES: dict[str, str] = {
     "replay_records": "ADAPTIVE_ROUTER_REPLAY_RECORDS",
     "explore_epsilon": "ADAPTIVE_ROUTER_EPSILON",
 }
-KNOB_NAMES = ("threshold", "tradeoff", "budget_usd")
-#: Per-request keys that go beside the one policy knob (any of them, or none).
-EXTRA_KNOBS = ("epsilon", "accept")
 _NUMBER = re.compile(r"^[0-9]*\.?[0-9]+(e-?[0-9]+)?$", re.IGNORECASE)
 
 
@@ -333,13 +330,13 @@ def validate_knob(knob: Any, where: str = "knob") -> dict[str, float]:
             f"{where} must be an object such as {{\"threshold\": 0.3}}, {{\"tradeoff\": 0.5}} "
             f"or {{\"budget_usd\": 0.001}}, got {type(knob).__name__}"
         )
-    unknown = [k for k in knob if k not in KNOB_NAMES and k not in EXTRA_KNOBS]
+    unknown = [k for k in knob if k not in POLICY_KNOBS and k not in EXTRA_KNOBS]
     if unknown:
         raise InvalidRequestError(
             f"{where} has unknown key(s) {unknown}; use one of threshold, tradeoff, budget_usd "
             "(and optionally epsilon, and accept for a cascade)"
         )
-    given = [k for k in KNOB_NAMES if knob.get(k) is not None]
+    given = [k for k in POLICY_KNOBS if knob.get(k) is not None]
     if len(given) > 1:
         raise InvalidRequestError(f"{where} gives {given}; give exactly one of threshold, tradeoff, budget_usd")
     out: dict[str, float] = {}
@@ -390,5 +387,5 @@ def proxy_config_dir() -> Path | None:
     return Path(env_path).resolve().parent if env_path else None
 
 
-__all__ = ["ENV_OVERRIDES", "ApiKeySettings", "defaults_knob", "EXTRA_KNOBS", "KNOB_BOUNDS", "CascadeSettings", "PluginSettings", "RedactionSettings",
+__all__ = ["ENV_OVERRIDES", "ApiKeySettings", "defaults_knob", "CascadeSettings", "PluginSettings", "RedactionSettings",
            "validate_knob"]

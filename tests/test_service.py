@@ -10,6 +10,7 @@ import pytest
 from adaptive_router.cascade import DrawnStep
 from adaptive_router.domain import Candidate, Fleet
 from adaptive_router.errors import InvalidRequestError
+from adaptive_router.policy import merge_knob
 from adaptive_router.routers.prior import PriorRouter
 from adaptive_router.service import CascadeConfig, RoutingService
 from adaptive_router.traffic import TrafficLogWriter, read_traffic_log
@@ -58,7 +59,7 @@ def test_decide_with_the_default_knob_and_a_request_knob() -> None:
     svc = service()
     assert svc.decide("What is 2 plus 2?", {}).candidate.key == "weak#3"  # threshold 0.5
     assert svc.decide("What is 2 plus 2?", {"threshold": 0.8}).candidate.key == "strong#1"
-    assert RoutingService.merge_knob({"threshold": 0.3, "accept": 0.7}, {"budget_usd": 1.0}) == \
+    assert merge_knob({"threshold": 0.3, "accept": 0.7}, {"budget_usd": 1.0}) == \
         {"accept": 0.7, "budget_usd": 1.0}
 
 
