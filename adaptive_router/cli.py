@@ -389,7 +389,8 @@ def retrain_cmd(
 
     Candidates the base router does not know (the default's generic roles, a model added to the
     fleet) get heads learned from the logged requests."""
-    from adaptive_router.training.retrain import JudgeLabeler, retrain
+    from adaptive_router.training.retrain.job import retrain
+    from adaptive_router.training.retrain.labels import JudgeLabeler
 
     judge = None
     if judge_model:

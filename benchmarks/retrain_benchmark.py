@@ -120,7 +120,7 @@ def run_arm(strategy: str, seed: int, args: argparse.Namespace, ds: Any, traffic
             half: float, fleet_file: Path, work: Path, proxy_setup: Any = None) -> dict[str, Any]:
     """Rounds of serve -> log -> grade -> retrain -> promote with one exploration strategy and
     exploration seed (through a real proxy when ``proxy_setup`` is given, else in process)."""
-    from adaptive_router.training.retrain import retrain
+    from adaptive_router.training.retrain.job import retrain
 
     from adaptive_router.encoders import shared_encoder, training_cache_path
     from adaptive_router.routers import load_router

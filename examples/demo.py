@@ -596,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd = (f"adaptive-router retrain --logs {traffic_log} --base {trained.router_dir} "
            f"--out {out / 'retrain'} --feedback {feedback}")
     print(f"$ {cmd}")
-    from adaptive_router.training.retrain import retrain, split_by_prompt
+    from adaptive_router.training.retrain.bandit import split_by_prompt
+    from adaptive_router.training.retrain.job import retrain
 
     res = retrain([traffic_log], trained.router_dir, out / "retrain", feedback=feedback,
                   cost_weight=COST_WEIGHT)

@@ -58,7 +58,6 @@ from adaptive_router.integrations.langchain_calls import CallSettings, ChosenMod
 from adaptive_router.integrations.langchain_config import check_parts, resolve_specs
 from adaptive_router.integrations.langchain_messages import final_chunk, selection_text
 from adaptive_router.integrations.langchain_reporting import (
-    DECISION_EVENT,
     aannounce_decision,
     announce_decision,
     child_callbacks,
@@ -74,8 +73,6 @@ from adaptive_router.integrations.langchain_routing import (
 from adaptive_router.integrations.langchain_sampling import (
     Samples,
     TokenCounting,
-    call_plan,
-    split_total,
 )
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
@@ -423,6 +420,4 @@ class ChatAdaptiveRouter(BaseChatModel):
             chunk_position="last"))
 
 
-# Names this module has always offered; their code now lives in the langchain_* helper modules.
-__all__ = ["ChatAdaptiveRouter", "Samples", "call_plan", "split_total", "selection_text",
-           "DECISION_EVENT", "child_callbacks"]
+__all__ = ["ChatAdaptiveRouter"]

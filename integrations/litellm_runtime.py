@@ -23,7 +23,7 @@ from adaptive_router.cascade import DrawnStep
 from adaptive_router.domain import Candidate, CostBreakdown, Decision, Fleet, Price
 from adaptive_router.prompts import prompt_from_messages
 from adaptive_router.served_cascade import ServedPlan, cascade_report, step_decision
-from adaptive_router.service import CascadeConfig, RoutingService, load_serving_router, n1_fleet
+from adaptive_router.service import CascadeConfig, RoutingService, load_serving_router
 from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
 
 log = logging.getLogger("adaptive_router.litellm")
@@ -179,7 +179,7 @@ class AdaptiveRuntime(RoutingService):
         super().__init__(
             fleet, router, default_knob=settings.policy, explore_epsilon=settings.explore_epsilon,
             explore_seed=settings.explore_seed,
-            explore_strategy=getattr(settings, "explore_strategy", "uniform"),
+            explore_strategy=settings.explore_strategy,
             selector=settings.selector, reward_model=settings.reward_model,
             count_tokens=settings.count_tokens, traffic_log=writer, traffic_log_error=writer_error,
             log_messages=settings.redaction.keep == "everything", cascade=cascade,
@@ -405,5 +405,5 @@ def keep_choice(response: Any, index: int) -> Any:
 
 
 __all__ = ["ESCALATION_PARAMS", "AdaptiveRuntime", "RoutedResult", "chat_texts", "deployment_price",
-           "fleet_with_deployment_prices", "keep_choice", "litellm_cost", "n1_fleet", "per_sample_tokens",
+           "fleet_with_deployment_prices", "keep_choice", "litellm_cost", "per_sample_tokens",
            "responses_text", "serve_choice", "usage_tokens"]

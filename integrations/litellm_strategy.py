@@ -290,4 +290,4 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
         return getattr(response, "adaptive_router", None)
 
 
-__all__ = ["AdaptiveRoutingStrategy", "RoutedResult"]
+__all__ = ["AdaptiveRoutingStrategy"]

@@ -8,16 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from adaptive_router.training.retrain import (
-    JudgeLabeler,
-    feedback_quality,
-    from_standard_logging_payload,
-    label_quality,
-    policy_from_description,
-    read_logs,
-    retrain,
-    split_by_prompt,
-)
+from adaptive_router.training.retrain.bandit import policy_from_description, split_by_prompt
+from adaptive_router.training.retrain.job import retrain
+from adaptive_router.training.retrain.labels import JudgeLabeler, feedback_quality, label_quality
+from adaptive_router.training.retrain.logs import from_standard_logging_payload, read_logs
 
 from adaptive_router.domain import Candidate, Decision
 from adaptive_router.errors import DataError

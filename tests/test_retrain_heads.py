@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from adaptive_router.training.retrain import retrain
+from adaptive_router.training.retrain.job import retrain
 
 from adaptive_router.domain import Fleet
 from adaptive_router.policy import CostAwareExploration, EpsilonExploration, Policy, ThresholdPolicy

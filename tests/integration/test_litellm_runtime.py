@@ -14,13 +14,13 @@ from adaptive_router.integrations.litellm_proxy_hook import (
 )
 from adaptive_router.integrations.litellm_runtime import (
     fleet_with_deployment_prices,
-    n1_fleet,
     per_sample_tokens,
 )
 from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices, Usage
 
 from adaptive_router.domain import Fleet
 from adaptive_router.errors import InvalidRequestError
+from adaptive_router.service import n1_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 
