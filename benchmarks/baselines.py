@@ -95,7 +95,7 @@ def main() -> None:
     ]
     (out / "baselines.md").write_text("\n".join(header + sections))
     (out / "baselines.json").write_text(json.dumps(summary, indent=2))
-    update_readme(ROOT / "README.md", "\n".join(readme_tables))
+    update_readme(ROOT / "docs" / "benchmarks.md", "\n".join(readme_tables))
     print(f"wrote {out / 'baselines.md'}, {out / 'baselines.json'} and plots under {plots}")
 
 

@@ -3,7 +3,7 @@
     ADAPTIVE_ROUTER_DATA=../shared/data python benchmarks/routers_benchmark.py \
         [--data routellm-mmlu,routellm-gsm8k,llmrouter] [--checkpoints /tmp/adaptive-router-bench]
 
-Protocol (fixed in code, stated in the README):
+Protocol (fixed in code, stated in docs/benchmarks.md):
 - splits: ``RoutingDataset.splits(seed=0, val=0.1, test=0.2)``: a seeded permutation into
   70/10/20 train/validation/test for the RouteLLM sets, llmrouter's own train/test with 10% of
   train held out for validation; the test split is decontaminated (cosine >= 0.95 to a training
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoints", default=os.environ.get("ADAPTIVE_ROUTER_BENCH_CHECKPOINTS",
                                                             "/tmp/adaptive-router-bench"))
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--readme", default=str(ROOT / "README.md"),
+    ap.add_argument("--readme", default=str(ROOT / "docs" / "benchmarks.md"),
                     help="README whose routers-benchmark-table block is refreshed ('' to skip)")
     ap.add_argument("--max-records", type=int, default=None,
                     help="use a seeded random subsample of at most this many records per data set")

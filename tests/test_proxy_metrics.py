@@ -1,6 +1,6 @@
 """The plugin's Prometheus counters from traffic log lines (issue 17, item 4): escalations,
 fallbacks, failures and the saving against the reference, which a short proxy test does not
-provoke (tests/integration/test_example_proxy_issue17.py scrapes a real proxy's /metrics).
+provoke (tests/integration/test_example_proxy.py scrapes a real proxy's /metrics).
 
 The lines are real :class:`TrafficLogLine` objects and the counters live in prometheus_client's
 real default registry, read back with ``get_sample_value``."""
