@@ -100,27 +100,29 @@ def test_call_with_fallback_without_failure_has_no_attempts() -> None:
     assert res.value == "small#3" and not res.fell_back
 
 
-class _Runtime:
-    """The two runtime methods the LiteLLM fallback helpers use (a real double: fleet lookups)."""
+def _service():
+    """The real routing service over a fleet of the test's models (each served by a LiteLLM
+    model group of its own), with the ``cheapest`` baseline router. It explores every request
+    (epsilon 1), so the test can check that planning fallbacks draws no exploration seed."""
+    from adaptive_router.domain import Fleet
+    from adaptive_router.routers.baselines import CheapestRouter
+    from adaptive_router.service import RoutingService
 
-    groups = {"small": "small-group", "medium": "medium-group", "large": "large-group"}
-
-    def policy_for(self, knob):
-        from adaptive_router.policy import policy_from_knob
-
-        assert knob.get("epsilon") == 0.0  # the fallback order never explores
-        return policy_from_knob({k: v for k, v in knob.items() if k != "epsilon"})
-
-    def group_of(self, model):
-        return self.groups[model]
-
-    def model_of_group(self, group):
-        return {v: k for k, v in self.groups.items()}.get(group)
+    fleet = Fleet.from_dict({"models": [
+        {"name": name, "litellm_model": f"{name}-group", "n": n,
+         "price": {"input_per_million": price, "output_per_million": price}}
+        for name, n, price in (("small", [1, 3], 0.1), ("medium", [1], 1.0), ("large", [1], 10.0))]})
+    return RoutingService(fleet, CheapestRouter.for_fleet(fleet), explore_epsilon=1.0, explore_seed=0,
+                          count_tokens=False)
 
 
-class _Response:
-    def __init__(self, group):
-        self._hidden_params = {"additional_headers": {"x-litellm-model-group": group}}
+def _response(group):
+    """A LiteLLM response as the proxy returns it, naming the model group that served it."""
+    import litellm
+
+    response = litellm.ModelResponse(model=group)
+    response._hidden_params = {"additional_headers": {"x-litellm-model-group": group}}
+    return response
 
 
 def test_litellm_plan_and_accounting_of_a_fallback() -> None:
@@ -131,14 +133,19 @@ def test_litellm_plan_and_accounting_of_a_fallback() -> None:
         served_group,
     )
 
-    rt = _Runtime()
+    rt = _service()
+    seeds: list[object] = []
+    draw = rt._next_seed
+    rt._next_seed = lambda: seeds.append(1) or draw()  # type: ignore[method-assign]
     d = decide(ThresholdPolicy(0.65))
     plan = plan_fallbacks(rt, d, {"threshold": 0.65})
     assert plan == [{"model": "medium-group", "n": 1}, {"model": "large-group", "n": 1}]
-    assert served_group(_Response("small-group")) == "small-group"
+    assert seeds == []  # the fallback order never explores
+    assert isinstance(rt.policy_for({"threshold": 0.65}), EpsilonExploration) and seeds == [1]
+    assert served_group(_response("small-group")) == "small-group"
     assert served_group(object()) is None
-    assert served_fallback(_Response("small-group"), "small-group", plan) is None  # no fallback
-    entry = served_fallback(_Response("large-group"), "small-group", plan)
+    assert served_fallback(_response("small-group"), "small-group", plan) is None  # no fallback
+    entry = served_fallback(_response("large-group"), "small-group", plan)
     assert entry == {"model": "large-group", "n": 1}
     served, group = account_fallback(rt, d, "small-group", entry)
     assert served.candidate.key == "large#1" and group == "large-group"

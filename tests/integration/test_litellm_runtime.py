@@ -46,18 +46,22 @@ def test_n1_fleet_keeps_single_sample_candidates() -> None:
     assert n1_fleet(only_many) is None
 
 
-class _Response:
-    def __init__(self, hidden: dict) -> None:
-        self._hidden_params = hidden
+def _response(hidden: dict):
+    """A real LiteLLM response carrying ``hidden`` as its ``_hidden_params``."""
+    import litellm
+
+    response = litellm.ModelResponse()
+    response._hidden_params = hidden
+    return response
 
 
 def test_per_sample_tokens_exact_or_apportioned_to_the_bill() -> None:
     texts = ["short", "a much longer answer than the first one"]
-    exact, note = per_sample_tokens(_Response({"adaptive_router_output_tokens": [3, 9]}), texts, None, 12)
+    exact, note = per_sample_tokens(_response({"adaptive_router_output_tokens": [3, 9]}), texts, None, 12)
     assert exact == [3, 9] and note is None
-    split, note = per_sample_tokens(_Response({}), texts, None, 20)
+    split, note = per_sample_tokens(_response({}), texts, None, 20)
     assert sum(split) == 20 and split[1] > split[0] and "apportioned" in note
-    one, note = per_sample_tokens(_Response({}), texts[:1], None, 7)
+    one, note = per_sample_tokens(_response({}), texts[:1], None, 7)
     assert one == [7] and note is None
 
 
