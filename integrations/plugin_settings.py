@@ -264,7 +264,7 @@ class PluginSettings(BaseModel):
                 loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
                 problems.append(f"  - adaptive_router.{loc}: {err['msg']}")
             raise ConfigError("invalid adaptive_router settings:\n" + "\n".join(problems) +
-                              "\nsee the LiteLLM section of README.md") from None
+                              "\nsee docs/litellm.md") from None
 
     # -- queries ------------------------------------------------------------------------------
     def path(self, value: str | None) -> Path | None:

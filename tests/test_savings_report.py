@@ -172,7 +172,7 @@ def test_reference_choice_and_unusable_logs(tmp_path: Path) -> None:
 
 
 def test_the_readme_example(repo_root: Path, tmp_path: Path) -> None:
-    """`python examples/savings/make_traffic.py DIR` then `adaptive-router report` as the README says."""
+    """`python examples/savings/make_traffic.py DIR` then `adaptive-router report` as the docs say."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_traffic", repo_root / "examples" / "savings" / "make_traffic.py")
@@ -184,8 +184,8 @@ def test_the_readme_example(repo_root: Path, tmp_path: Path) -> None:
     assert summary["total"]["requests"] == 120 and summary["total"]["saved_usd"] > 0
     assert set(summary["by_alias"]) == {"adaptive-router", "adaptive-0.3", "support-bot"}
     assert summary["total"]["labelled"] > 0
-    readme = (repo_root / "README.md").read_text()
-    assert "python examples/savings/make_traffic.py /tmp/traffic" in readme
+    docs = (repo_root / "docs" / "training-and-evaluation.md").read_text()
+    assert "python examples/savings/make_traffic.py /tmp/traffic" in docs
 
 
 async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path) -> None:
