@@ -92,16 +92,15 @@ def frontier(stats: dict[str, dict[str, float]]) -> list[str]:
 
 def write_setup(ds: Any, sample: list, work: Path, models: list[str]) -> tuple[Path, list[dict]]:
     """Replay Records for ``sample`` (every model) and the priced replay deployments."""
-    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+    from adaptive_router.integrations.litellm_proxy_process import (
+        placeholder_replay_records,
+        replay_deployment,
+    )
 
-    from adaptive_router.records import ModelSamples, Record, write_records
+    from adaptive_router.records import write_records
 
-    records = [Record(id=r.id, prompt=r.prompt, models={
-        m: ModelSamples(responses=[f"(replayed answer of {m})"], token_num_prompt=s.token_num_prompt,
-                        token_num_responses=list(s.token_num_responses[:1]))
-        for m, s in r.models.items()}) for r in sample]
     path = work / "replay.jsonl"
-    write_records(records, path)
+    write_records(placeholder_replay_records(sample), path)
     prices = ds.fleet.prices()
     return path, [replay_deployment(GROUP.format(m), m, prices[m].input_per_token, prices[m].output_per_token)
                   for m in models]

@@ -24,16 +24,15 @@ from tqdm.auto import tqdm
 
 def write_replay_setup(ds: Any, records: Sequence[Any], work: Path) -> tuple[Path, Path, list[dict]]:
     """The replay Records, the plugin's fleet file and the priced deployments."""
-    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+    from adaptive_router.integrations.litellm_proxy_process import (
+        placeholder_replay_records,
+        replay_deployment,
+    )
 
-    from adaptive_router.records import ModelSamples, Record, write_records
+    from adaptive_router.records import write_records
 
-    replay = [Record(id=r.id, prompt=r.prompt, models={
-        m: ModelSamples(responses=[f"(replayed answer of {m})"], token_num_prompt=s.token_num_prompt,
-                        token_num_responses=list(s.token_num_responses[:1]))
-        for m, s in r.models.items()}) for r in records]
     rec_path = work / "replay.jsonl"
-    write_records(replay, rec_path)
+    write_records(placeholder_replay_records(records), rec_path)
     fleet = work / "proxy_fleet.yaml"
     fleet.write_text(yaml.safe_dump({"reference": ds.reference, "selector": "first", "models": [
         {"name": m, "litellm_model": f"{m}-replay", "n": [1]} for m in ds.models]}), encoding="utf-8")

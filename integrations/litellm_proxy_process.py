@@ -329,6 +329,18 @@ REPLAY_PROVIDER = {"provider": "replay",
                    "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}
 
 
+def placeholder_replay_records(records: Sequence[Any]) -> list[Any]:
+    """Records for ``replay/`` deployments of a score-only data set (llmrouter records no answer
+    texts): each model answers with a placeholder naming it, billed at the recorded token counts,
+    so the served model can be read off the answer and its recorded score looked up."""
+    from adaptive_router.records import ModelSamples, Record
+
+    return [Record(id=r.id, prompt=r.prompt, models={
+        m: ModelSamples(responses=[f"(replayed answer of {m})"], token_num_prompt=s.token_num_prompt,
+                        token_num_responses=list(s.token_num_responses[:1]))
+        for m, s in r.models.items()}) for r in records]
+
+
 def replay_deployment(group: str, model: str, input_per_token: float, output_per_token: float,
                       **litellm_params: Any) -> dict[str, Any]:
     """A ``model_list`` entry serving ``replay/<model>`` as model group ``group``, priced."""

@@ -68,3 +68,42 @@ def _restore_litellm_callbacks():
     yield
     for name, value in saved.items():
         setattr(litellm, name, value)
+
+
+@pytest.fixture
+def litellm_payload():
+    """``await litellm_payload(prompt, answer)``: the StandardLoggingPayload LiteLLM itself builds
+    for a mock SDK call, as JSON (what its logging sinks receive)."""
+    import asyncio
+    import json
+
+    async def capture(prompt: str, answer: str, model: str = "gpt-4o-mini") -> dict:
+        import litellm
+        from litellm.integrations.custom_logger import CustomLogger
+
+        captured: list[dict] = []
+
+        async def on_success(self, kwargs, response_obj, start_time, end_time):
+            # LiteLLM's logging worker is process-wide: events of earlier tests' calls can still
+            # arrive here, so keep this call's payload only
+            payload = kwargs["standard_logging_object"]
+            if prompt in json.dumps(payload.get("messages"), default=str):
+                captured.append(payload)
+
+        # a class of its own per call: LiteLLM keeps one callback per logger class name
+        logger = type(f"PayloadCapture{abs(hash(prompt))}", (CustomLogger,),
+                      {"async_log_success_event": on_success})()
+        litellm.callbacks = [logger]
+        try:
+            await litellm.acompletion(model=model, mock_response=answer,
+                                      messages=[{"role": "user", "content": prompt}])
+            for _ in range(100):  # success callbacks run after the response is returned
+                if captured:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            litellm.callbacks = []
+        assert captured, "litellm did not deliver a standard logging payload"
+        return json.loads(json.dumps(captured[0], default=str))
+
+    return capture

@@ -157,37 +157,11 @@ def test_judge_reply_parsing():
     assert JudgeLabeler.parse("I cannot say") is None
 
 
-async def test_reads_real_litellm_standard_logging_payloads(tmp_path):
+async def test_reads_real_litellm_standard_logging_payloads(tmp_path, litellm_payload):
     """Payloads produced by litellm itself (a CustomLogger capturing the standard_logging_object
     of a real SDK call), mixed with traffic-log lines in one file."""
-    import asyncio
-
-    import litellm
-    from litellm.integrations.custom_logger import CustomLogger
-
-    captured: list[dict] = []
     prompt = "What is 2+2? (retrain payload test)"
-
-    class Capture(CustomLogger):
-        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-            # LiteLLM's logging worker is process-wide: events of earlier tests' calls can still
-            # arrive here, so keep this call's payload only
-            payload = kwargs["standard_logging_object"]
-            if prompt in json.dumps(payload.get("messages"), default=str):
-                captured.append(payload)
-
-    litellm.callbacks = [Capture()]
-    try:
-        await litellm.acompletion(model="gpt-4o-mini", mock_response="4",
-                                  messages=[{"role": "user", "content": prompt}])
-        for _ in range(100):  # success callbacks run after the response is returned
-            if captured:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        litellm.callbacks = []
-    assert captured, "litellm did not deliver a standard logging payload"
-    payload = json.loads(json.dumps(captured[0], default=str))
+    payload = await litellm_payload(prompt, "4")
     line = from_standard_logging_payload(payload)
     assert line is not None and line.prompt == prompt and line.samples == ["4"]
     assert line.model == "gpt-4o-mini" and line.propensity == 1.0  # no decision logged

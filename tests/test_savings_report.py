@@ -188,35 +188,10 @@ def test_the_readme_example(repo_root: Path, tmp_path: Path) -> None:
     assert "python examples/savings/make_traffic.py /tmp/traffic" in docs
 
 
-async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path) -> None:
+async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path, litellm_payload) -> None:
     """A payload LiteLLM itself built (a CustomLogger capturing the standard_logging_object of a
     mock call), with the plugin's report added where the proxy puts it."""
-    import asyncio
-
-    import litellm
-    from litellm.integrations.custom_logger import CustomLogger
-
-    captured: list[dict] = []
-
-    class SavingsPayloadCapture(CustomLogger):
-        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-            # LiteLLM's logging worker is process-wide: earlier tests' events may still arrive
-            payload = kwargs["standard_logging_object"]
-            if "What is 17 times 23?" in json.dumps(payload.get("messages"), default=str):
-                captured.append(payload)
-
-    litellm.callbacks = [SavingsPayloadCapture()]
-    try:
-        await litellm.acompletion(model="gpt-4o-mini", mock_response="391",
-                                  messages=[{"role": "user", "content": "What is 17 times 23?"}])
-        for _ in range(100):
-            if captured:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        litellm.callbacks = []
-    assert captured, "litellm did not deliver a standard logging payload"
-    payload = json.loads(json.dumps(captured[0], default=str))
+    payload = await litellm_payload("What is 17 times 23?", "391")
     decision = _engine("cheapest").decide("What is 17 times 23?").as_dict()
     payload["metadata"]["requester_metadata"] = {"adaptive_router": {"decision": decision, "alias": "adaptive-router"}}
     path = tmp_path / "payloads.jsonl"
