@@ -397,7 +397,7 @@ def retrain_cmd(
         if judge_model.split("/", 1)[0] in ("local", "replay"):
             import litellm
 
-            from adaptive_router.integrations.litellm_providers import provider_map
+            from adaptive_router.integrations.litellm_plugin.providers import provider_map
 
             litellm.custom_provider_map = provider_map()
             litellm.utils.custom_llm_setup()

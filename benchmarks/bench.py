@@ -396,7 +396,7 @@ def write_proxy_workspace(work: Path, prompts: list[str], router: str,
                           variants: dict[str, dict[str, Any]]) -> dict[str, Path]:
     """Records, fleet and one config.yaml per variant: ``plain`` (no plugin) and each plugin
     variant (its extra plugin settings), all over the same replay deployments."""
-    from adaptive_router.integrations.litellm_proxy_process import (
+    from adaptive_router.integrations.litellm_plugin.proxy_process import (
         replay_deployment,
         write_proxy_config,
         write_replay_records,
@@ -466,7 +466,7 @@ def proxy_variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def measure_proxy(args: argparse.Namespace) -> dict[str, Any]:
     from contextlib import ExitStack
 
-    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy, LoadResult, run_load
+    from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy, LoadResult, run_load
 
     work = Path(tempfile.mkdtemp(prefix="adaptive-router-bench-"))
     levels = {1: args.requests_c1, 8: args.requests_c8, 32: args.requests_c32}
@@ -555,7 +555,10 @@ def write_cascade_workspace(work: Path, prompts: list[str], escalate_every: int,
     and give three different answers on every ``escalate_every``-th one (step 2, the strong
     model, runs); each replay deployment answers after its set latency (``latency_ms``).
     """
-    from adaptive_router.integrations.litellm_proxy_process import replay_deployment, write_proxy_config
+    from adaptive_router.integrations.litellm_plugin.proxy_process import (
+        replay_deployment,
+        write_proxy_config,
+    )
 
     from adaptive_router.records import ModelSamples, Record, write_records
     from adaptive_router.routers.prior import PriorRouter
@@ -591,7 +594,7 @@ def measure_cascade(args: argparse.Namespace) -> dict[str, Any]:
     model, through ONE proxy (the top model is asked by its model-group name, which the plugin
     passes through), in interleaved requests at concurrency 1 so both see the same load."""
     import httpx
-    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+    from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy
 
     work = Path(tempfile.mkdtemp(prefix="adaptive-router-bench-cascade-"))
     warmup, n = 4, args.cascade_requests
@@ -642,7 +645,7 @@ def measure_failover(args: argparse.Namespace) -> dict[str, Any]:
     that keeps LiteLLM's default retries (``failover_num_retries: null``), the old behaviour.
     No cooldown is configured: every routed request meets the dead deployment."""
     import httpx
-    from adaptive_router.integrations.litellm_proxy_process import (
+    from adaptive_router.integrations.litellm_plugin.proxy_process import (
         LiteLLMProxy,
         free_port,
         replay_deployment,

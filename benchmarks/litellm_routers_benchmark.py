@@ -10,7 +10,7 @@ Protocol (fixed in code, stated in docs/litellm_routers.md):
   ``--seed``) of the test split, every prompt with every model's recorded score, so the quality of
   whichever model a router serves is looked up, not judged.
 - serving: every arm is one real LiteLLM proxy process (``LiteLLMProxy``) whose nine deployments
-  are ``replay/`` models (``adaptive_router.integrations.litellm_providers``) answering from
+  are ``replay/`` models (``adaptive_router.integrations.litellm_plugin.providers``) answering from
   Records with the data set's prompt tokens and per-task ESTIMATED output tokens, priced with
   llmrouter's ``default_llm.json`` prices in ``model_info``. The replayed answer names its model,
   so the served model is read from the answer; the cost is the proxy's own
@@ -23,7 +23,7 @@ Protocol (fixed in code, stated in docs/litellm_routers.md):
 - adaptive-router: the plugin (proxy hook) with the bundled ``default`` router and with
   ``sw_ranking`` trained on the train split, at the default knob ``threshold: 0.5``; and the same
   routers hosted as ``complexity_router``'s ``classifier_type: custom`` plugin
-  (``integrations/litellm_classifier_plugin.py``) on an eight-model fleet (LiteLLM allows at most
+  (``integrations/litellm_plugin/classifier_plugin.py``) on an eight-model fleet (LiteLLM allows at most
   eight tiers: the model with the lowest train-split quality is left out).
 
 Writes ``docs/litellm_routers.md`` and ``docs/litellm_routers.json``.
@@ -92,7 +92,7 @@ def frontier(stats: dict[str, dict[str, float]]) -> list[str]:
 
 def write_setup(ds: Any, sample: list, work: Path, models: list[str]) -> tuple[Path, list[dict]]:
     """Replay Records for ``sample`` (every model) and the priced replay deployments."""
-    from adaptive_router.integrations.litellm_proxy_process import (
+    from adaptive_router.integrations.litellm_plugin.proxy_process import (
         placeholder_replay_records,
         replay_deployment,
     )
@@ -126,7 +126,7 @@ def arms(ds: Any, work: Path, deployments: list[dict], tier_models: list[str], f
     """Every arm: its name, family, proxy config pieces and the alias the traffic is sent to.
 
     ``routers``: label -> (router spec on the nine-model fleet, on the eight-model fleet)."""
-    from adaptive_router.integrations.litellm_classifier_plugin import complexity_router_config
+    from adaptive_router.integrations.litellm_plugin.classifier_plugin import complexity_router_config
 
     from adaptive_router.domain import Fleet
 
@@ -208,7 +208,7 @@ async def send_all(base_url: str, headers: dict[str, str], alias: str, prompts: 
 
 
 def run_arm(arm: dict[str, Any], sample: list, records_path: Path, work: Path, concurrency: int) -> list[dict]:
-    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy, write_proxy_config
+    from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy, write_proxy_config
 
     slug = re.sub(r"[^a-z0-9]+", "-", arm["name"].lower()).strip("-")[:60]
     config = write_proxy_config(work / f"{slug}.yaml", arm["deployments"], plugin=arm.get("plugin"),
@@ -216,7 +216,7 @@ def run_arm(arm: dict[str, Any], sample: list, records_path: Path, work: Path, c
                                     **arm.get("litellm_settings", {}),
                                     "custom_provider_map": [{
                                         "provider": "replay",
-                                        "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}]})
+                                        "custom_handler": "adaptive_router.integrations.litellm_plugin.providers.replay_provider"}]})
     with LiteLLMProxy(config, env={"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records_path)},
                       log_path=work / f"{slug}.proxy.log") as proxy:
         return asyncio.run(send_all(proxy.base_url, proxy.headers, arm["alias"], [r.prompt for r in sample],

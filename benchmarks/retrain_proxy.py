@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 def write_replay_setup(ds: Any, records: Sequence[Any], work: Path) -> tuple[Path, Path, list[dict]]:
     """The replay Records, the plugin's fleet file and the priced deployments."""
-    from adaptive_router.integrations.litellm_proxy_process import (
+    from adaptive_router.integrations.litellm_plugin.proxy_process import (
         placeholder_replay_records,
         replay_deployment,
     )
@@ -66,7 +66,7 @@ def serve_round_proxy(router_spec: str, records: Sequence[Any], ds: Any, strateg
                       epsilon: float, seed: int, work: Path, name: str, log: Path, feedback: Path,
                       setup: tuple[Path, Path, list[dict]], concurrency: int = 8) -> dict[str, Any]:
     """Serve ``records`` through a fresh proxy loading ``router_spec``; grade into ``feedback``."""
-    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy, write_proxy_config
+    from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy, write_proxy_config
     from adaptive_router.training.evaluate import cost_matrix
 
     from adaptive_router.traffic import read_traffic_log

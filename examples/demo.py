@@ -317,12 +317,12 @@ def write_proxy_config(out: Path, fleet: Fleet, records_path: Path, router_dir: 
     config = {
         "model_list": model_list,
         "litellm_settings": {
-            "callbacks": ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"],
+            "callbacks": ["adaptive_router.integrations.litellm_plugin.proxy_hook.proxy_handler"],
             "custom_provider_map": [
                 {"provider": "replay",
-                 "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"},
+                 "custom_handler": "adaptive_router.integrations.litellm_plugin.providers.replay_provider"},
                 {"provider": "local",
-                 "custom_handler": "adaptive_router.integrations.litellm_providers.local_provider"},
+                 "custom_handler": "adaptive_router.integrations.litellm_plugin.providers.local_provider"},
             ],
             "adaptive_router": {
                 "fleet": str(fleet_path),
@@ -400,7 +400,7 @@ def serve_traffic(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path | 
                   traffic_log: Path, threshold: float, verbose: bool = True
                   ) -> tuple[list[Served | Exception], list[Record]]:
     """Start the proxy, send ``rounds`` x the prompts, stop it. Returns the results in order."""
-    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+    from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy
     from tqdm.auto import tqdm
 
     records_path = out / "replay_records.jsonl"
@@ -428,7 +428,7 @@ def serve_cascade(out: Path, fleet: Fleet, router_dir: Path, reward_dir: Path | 
     """The same proxy with ``cascade:`` on: each request runs the demo's cascade (three cheap
     samples; the top model only when the trained verifier doubts their answer), and the body and
     headers list every step taken and its cost."""
-    from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+    from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy
     from tqdm.auto import tqdm
 
     records_path = out / "replay_records.jsonl"

@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter  # noqa: E402
-from adaptive_router.integrations.langchain_local import ChatLocalModel  # noqa: E402
-from adaptive_router.integrations.langchain_reporting import DECISION_EVENT  # noqa: E402
+from adaptive_router.integrations.langchain_plugin.chat import ChatAdaptiveRouter  # noqa: E402
+from adaptive_router.integrations.langchain_plugin.local import ChatLocalModel  # noqa: E402
+from adaptive_router.integrations.langchain_plugin.reporting import DECISION_EVENT  # noqa: E402
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.prompts import ChatPromptTemplate  # noqa: E402

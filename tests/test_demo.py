@@ -42,7 +42,7 @@ def test_generated_proxy_config_is_one_the_plugin_accepts(tmp_path):
     assert groups["small-replay"]["litellm_params"]["model"] == "replay/small"
     assert groups["big-replay"]["model_info"]["output_cost_per_token"] == pytest.approx(30e-6)
     assert config["litellm_settings"]["callbacks"] == [
-        "adaptive_router.integrations.litellm_proxy_hook.proxy_handler"]
+        "adaptive_router.integrations.litellm_plugin.proxy_hook.proxy_handler"]
     settings = PluginSettings.load(config["litellm_settings"]["adaptive_router"], env={},
                                    config_dir=tmp_path)
     assert settings.explore_epsilon == 0.2 and settings.selector == "reward"

@@ -126,7 +126,7 @@ def _response(group):
 
 
 def test_litellm_plan_and_accounting_of_a_fallback() -> None:
-    from adaptive_router.integrations.litellm_fallback import (
+    from adaptive_router.integrations.litellm_plugin.failover import (
         account_fallback,
         plan_fallbacks,
         served_fallback,

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
-from adaptive_router.integrations.langchain_local import ChatLocalModel
-from adaptive_router.integrations.langchain_reporting import DECISION_EVENT
-from adaptive_router.integrations.langchain_sampling import call_plan, split_total
+from adaptive_router.integrations.langchain_plugin.chat import ChatAdaptiveRouter
+from adaptive_router.integrations.langchain_plugin.local import ChatLocalModel
+from adaptive_router.integrations.langchain_plugin.reporting import DECISION_EVENT
+from adaptive_router.integrations.langchain_plugin.sampling import call_plan, split_total
 from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage

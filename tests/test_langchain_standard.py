@@ -19,8 +19,8 @@ usage) run by default through :class:`TestBestOfNStandardSubset`.
 from __future__ import annotations
 
 import pytest
-from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
-from adaptive_router.integrations.langchain_local import ChatLocalModel
+from adaptive_router.integrations.langchain_plugin.chat import ChatAdaptiveRouter
+from adaptive_router.integrations.langchain_plugin.local import ChatLocalModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 

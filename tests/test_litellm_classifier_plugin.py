@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "integration"))
-from adaptive_router.integrations.litellm_classifier_plugin import (  # noqa: E402
+from adaptive_router.integrations.litellm_plugin.classifier_plugin import (  # noqa: E402
     AdaptiveRouterClassifier,
     complexity_router_config,
 )
-from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime  # noqa: E402
+from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime  # noqa: E402
 from adaptive_router.integrations.plugin_settings import PluginSettings  # noqa: E402
 from replay_fixtures import PRICES, write_fixtures  # noqa: E402
 

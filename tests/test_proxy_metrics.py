@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("prometheus_client")
-from adaptive_router.integrations.litellm_metrics import observe_decision, observe_outcome  # noqa: E402
+from adaptive_router.integrations.litellm_plugin.metrics import observe_decision, observe_outcome  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
 
 from adaptive_router.traffic import TrafficLogLine  # noqa: E402

@@ -200,7 +200,7 @@ def test_llm_judge_through_litellm_with_a_real_local_model():
     """The judge labeller calls litellm.completion on a real in-process SmolLM2 (the project's
     local/ provider): every call is made and every reply is parsed or counted as unparsed."""
     import litellm
-    from adaptive_router.integrations.litellm_providers import provider_map
+    from adaptive_router.integrations.litellm_plugin.providers import provider_map
 
     saved = list(litellm.custom_provider_map)
     litellm.custom_provider_map = provider_map()

@@ -158,7 +158,7 @@ def test_cost_aware_exploration_propensities():
 
 
 def test_cost_aware_exploration_is_selected_from_the_plugin_settings(tmp_path):
-    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+    from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime
     from adaptive_router.integrations.plugin_settings import PluginSettings
 
     fleet_path = write_fleet(tmp_path / "fleet.yaml", ["cheap", "mid", "strong"])

@@ -37,7 +37,7 @@ def _edited(tmp_path: Path, **params) -> Path:
 
 
 def test_bad_encoder_path_fails_when_the_runtime_is_built(tmp_path) -> None:
-    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+    from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime
 
     with pytest.raises(ConfigError, match="etc/passwd"):
         AdaptiveRuntime(_settings(tmp_path, str(_edited(tmp_path, encoder="../../etc/passwd"))))
@@ -51,7 +51,7 @@ def test_unknown_checkpoint_parameter_is_a_checkpoint_error(tmp_path) -> None:
 
 
 def test_policy_with_accept_and_epsilon_passes_the_check(tmp_path) -> None:
-    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+    from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime
 
     runtime = AdaptiveRuntime(_settings(tmp_path, "cheapest", explore_seed=3,
                                         policy={"threshold": 0.4, "accept": 0.7, "epsilon": 0.1}))
@@ -65,6 +65,6 @@ def test_policy_with_accept_and_epsilon_passes_the_check(tmp_path) -> None:
     ("../../etc/passwd is relative", "../../etc/passwd is relative"),
 ])
 def test_absolute_paths_are_cut_from_client_messages(text, expected) -> None:
-    from adaptive_router.integrations.litellm_proxy_hook import scrub_paths
+    from adaptive_router.integrations.litellm_plugin.proxy_hook import scrub_paths
 
     assert scrub_paths(text) == expected

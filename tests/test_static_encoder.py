@@ -120,7 +120,7 @@ def test_runtime_decides_inline_once_decisions_prove_cheap(tmp_path: Path) -> No
     """The proxy runtime: no micro-batching thread for a static encoder, and sub-millisecond
     decisions run on the event loop (a thread hand-off would cost more than the decision)."""
     import yaml
-    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+    from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime
     from adaptive_router.integrations.plugin_settings import PluginSettings
 
     from adaptive_router.batching import MicroBatchingRouter

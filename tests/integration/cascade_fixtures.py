@@ -67,7 +67,7 @@ def records() -> list[Record]:
 
 
 def deployments() -> list[dict]:
-    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+    from adaptive_router.integrations.litellm_plugin.proxy_process import replay_deployment
 
     return [replay_deployment("weak-replay", "weak", *PRICES["weak"]),
             replay_deployment("strong-replay", "strong", *PRICES["strong"]),
@@ -111,7 +111,7 @@ def strong_cost(prompt: str) -> float:
 @contextmanager
 def replay_providers(records: Path, monkeypatch) -> Iterator[None]:
     """The project's replay/local providers registered in-process over ``records`` (restored after)."""
-    from adaptive_router.integrations.litellm_providers import provider_map
+    from adaptive_router.integrations.litellm_plugin.providers import provider_map
 
     monkeypatch.setenv("ADAPTIVE_ROUTER_REPLAY_RECORDS", str(records))
     saved = list(litellm.custom_provider_map)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     replay_deployment,
     write_proxy_config,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
+from adaptive_router.integrations.langchain_plugin.chat import ChatAdaptiveRouter
 from cascade_fixtures import (
     AGREE,
     DISAGREE,

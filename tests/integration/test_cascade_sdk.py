@@ -7,7 +7,7 @@ from pathlib import Path
 
 import litellm
 import pytest
-from adaptive_router.integrations.litellm_strategy import AdaptiveRoutingStrategy
+from adaptive_router.integrations.litellm_plugin.strategy import AdaptiveRoutingStrategy
 from cascade_fixtures import (
     AGREE,
     DISAGREE,
@@ -81,7 +81,7 @@ async def test_replay_deployment_latency_ms() -> None:
     """A replay deployment's ``latency_ms`` delays its answer (the bench's model speeds)."""
     import time
 
-    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+    from adaptive_router.integrations.litellm_plugin.proxy_process import replay_deployment
 
     router = litellm.Router(model_list=[replay_deployment("slow", "weak", 1e-7, 4e-7, latency_ms=250)])
     t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from pathlib import Path
 import litellm
 import numpy as np
 import pytest
-from adaptive_router.integrations.litellm_proxy_hook import AdaptiveRouterProxyHook
+from adaptive_router.integrations.litellm_plugin.proxy_hook import AdaptiveRouterProxyHook
 from adaptive_router.integrations.plugin_settings import PluginSettings
 from cascade_fixtures import (
     AGREE,
@@ -131,7 +131,7 @@ async def test_judge_verifier_asks_a_model_group_of_the_router(paths) -> None:
 
 
 async def test_a_priced_judge_is_paid_for_in_the_cascade_cost(paths) -> None:
-    from adaptive_router.integrations.litellm_proxy_process import replay_deployment
+    from adaptive_router.integrations.litellm_plugin.proxy_process import replay_deployment
     from cascade_fixtures import JUDGE_TOKENS
 
     priced = [d for d in deployments() if d["model_name"] != "judge-replay"]

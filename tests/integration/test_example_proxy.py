@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy
 from replay_fixtures import PRIORS, REPLAY, cost, write_fixtures
 
 from adaptive_router.traffic import read_traffic_log

@@ -15,7 +15,7 @@ import time
 
 import httpx
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     free_port,
     replay_deployment,

@@ -17,7 +17,7 @@ import threading
 import httpx
 import pytest
 import yaml
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     free_port,
     replay_deployment,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy, write_proxy_config
+from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy, write_proxy_config
 from cascade_fixtures import (
     AGREE,
     DISAGREE,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAMP = ROOT / "examples" / "litellm" / "champ"

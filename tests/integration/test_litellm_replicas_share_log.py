@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import LiteLLMProxy
+from adaptive_router.integrations.litellm_plugin.proxy_process import LiteLLMProxy
 
 from adaptive_router.traffic import read_traffic_log
 

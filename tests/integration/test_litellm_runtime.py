@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from adaptive_router.integrations.litellm_proxy_hook import (
+from adaptive_router.integrations.litellm_plugin.proxy_hook import (
     _attach_to_stream_end,
     _chunk_text_and_usage,
     anthropic_input_messages,
     responses_input_messages,
 )
-from adaptive_router.integrations.litellm_runtime import (
+from adaptive_router.integrations.litellm_plugin.runtime import (
     fleet_with_deployment_prices,
     per_sample_tokens,
 )

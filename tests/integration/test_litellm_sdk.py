@@ -7,8 +7,8 @@ from pathlib import Path
 import litellm
 import pytest
 import yaml
-from adaptive_router.integrations.litellm_providers import HIDDEN_OUTPUT_TOKENS, provider_map
-from adaptive_router.integrations.litellm_strategy import AdaptiveRoutingStrategy
+from adaptive_router.integrations.litellm_plugin.providers import HIDDEN_OUTPUT_TOKENS, provider_map
+from adaptive_router.integrations.litellm_plugin.strategy import AdaptiveRoutingStrategy
 from replay_fixtures import PRIORS, REPLAY, cost, write_fixtures
 
 from adaptive_router.traffic import read_traffic_log
@@ -149,7 +149,7 @@ async def test_strategy_falls_back_when_the_group_has_no_deployment(fixtures, tm
 
 # -- the proxy hook in-process (the proxy itself: test_litellm_proxy.py) ----------------------------
 async def test_hook_passes_other_models_and_reports_misconfiguration_as_500(fixtures) -> None:
-    from adaptive_router.integrations.litellm_proxy_hook import AdaptiveRouterProxyHook
+    from adaptive_router.integrations.litellm_plugin.proxy_hook import AdaptiveRouterProxyHook
     from adaptive_router.integrations.plugin_settings import PluginSettings
     from litellm.proxy._types import ProxyException
 
@@ -188,7 +188,7 @@ async def test_hook_passes_other_models_and_reports_misconfiguration_as_500(fixt
 # -- best of n by a reward model ---------------------------------------------------------------------
 def test_reward_selector_uses_the_reward_model_and_survives_a_broken_one(fixtures, tmp_path) -> None:
     import numpy as np
-    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+    from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime
     from adaptive_router.integrations.plugin_settings import PluginSettings
 
     from adaptive_router.reward_models import ProxyRewardModel

@@ -10,7 +10,7 @@ import asyncio
 import json
 
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import run_load
+from adaptive_router.integrations.litellm_plugin.proxy_process import run_load
 from load_support import chat, log_lines, prompts, start_load_proxy
 
 REQUESTS = 1000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     write_proxy_config,
     write_replay_records,

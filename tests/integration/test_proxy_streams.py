@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 import yaml
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     free_port,
     replay_deployment,

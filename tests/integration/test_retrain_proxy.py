@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     replay_deployment,
     write_proxy_config,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from adaptive_router.integrations.litellm_proxy_process import (
+from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     write_proxy_config,
     write_replay_records,

@@ -33,7 +33,7 @@ PROXY_SCRIPT = textwrap.dedent('''
 
     import httpx, yaml
 
-    from adaptive_router.integrations.litellm_proxy_process import (
+    from adaptive_router.integrations.litellm_plugin.proxy_process import (
         LiteLLMProxy, replay_deployment, write_proxy_config, write_replay_records)
 
     work = Path(sys.argv[1])

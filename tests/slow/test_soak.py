@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from adaptive_router.integrations.litellm_proxy_process import run_load  # noqa: E402
+from adaptive_router.integrations.litellm_plugin.proxy_process import run_load  # noqa: E402
 from load_support import chat, log_lines, prompts, start_load_proxy  # noqa: E402
 
 SOAK_S = 600

@@ -53,24 +53,24 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from adaptive_router.integrations import langchain_cascade
-from adaptive_router.integrations.langchain_calls import CallSettings, ChosenModelCall, StreamTotals
-from adaptive_router.integrations.langchain_config import check_parts, resolve_specs
-from adaptive_router.integrations.langchain_messages import final_chunk, selection_text
-from adaptive_router.integrations.langchain_reporting import (
+from adaptive_router.integrations.langchain_plugin import cascade as langchain_cascade
+from adaptive_router.integrations.langchain_plugin.calls import CallSettings, ChosenModelCall, StreamTotals
+from adaptive_router.integrations.langchain_plugin.config import check_parts, resolve_specs
+from adaptive_router.integrations.langchain_plugin.messages import final_chunk, selection_text
+from adaptive_router.integrations.langchain_plugin.reporting import (
     aannounce_decision,
     announce_decision,
     child_callbacks,
     response_metadata,
     usage_totals,
 )
-from adaptive_router.integrations.langchain_routing import (
+from adaptive_router.integrations.langchain_plugin.routing import (
     call_knob,
     can_call_tools,
     restrict_decision,
     split_call_kwargs,
 )
-from adaptive_router.integrations.langchain_sampling import (
+from adaptive_router.integrations.langchain_plugin.sampling import (
     Samples,
     TokenCounting,
 )
@@ -145,7 +145,7 @@ class ChatAdaptiveRouter(BaseChatModel):
     @classmethod
     def _resolve_specs(cls, data: Any) -> Any:
         """Load the fleet, router and reward model named by paths, once (see
-        :mod:`~adaptive_router.integrations.langchain_config`)."""
+        :mod:`~adaptive_router.integrations.langchain_plugin.config`)."""
         if not isinstance(data, Mapping):
             return data
         return resolve_specs(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adaptive_router.integrations.langchain_sampling import Samples
+from adaptive_router.integrations.langchain_plugin.sampling import Samples
 from langchain_core.callbacks import (
     AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,

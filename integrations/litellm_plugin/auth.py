@@ -8,7 +8,7 @@ This function, set as LiteLLM's ``custom_auth``, answers both with a 401 JSON er
 master key, and lets LiteLLM's public routes (``/health/liveliness``...) through::
 
     general_settings:
-      custom_auth: adaptive_router.integrations.litellm_auth.master_key_auth
+      custom_auth: adaptive_router.integrations.litellm_plugin.auth.master_key_auth
 
 It replaces LiteLLM's key checks: with a database and virtual keys, remove it and let LiteLLM
 authenticate (its own checks then answer 401 for wrong keys).

@@ -42,7 +42,11 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adaptive_router.integrations.litellm_runtime import ESCALATION_PARAMS, AdaptiveRuntime, RoutedResult
+from adaptive_router.integrations.litellm_plugin.runtime import (
+    ESCALATION_PARAMS,
+    AdaptiveRuntime,
+    RoutedResult,
+)
 from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
 from litellm.router import CustomRoutingStrategyBase
 

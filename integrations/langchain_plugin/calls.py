@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adaptive_router.integrations.langchain_messages import openai_tool_choice
-from adaptive_router.integrations.langchain_reporting import child_options
-from adaptive_router.integrations.langchain_sampling import (
+from adaptive_router.integrations.langchain_plugin.messages import openai_tool_choice
+from adaptive_router.integrations.langchain_plugin.reporting import child_options
+from adaptive_router.integrations.langchain_plugin.sampling import (
     Samples,
     TokenCounting,
     accepts_n,
@@ -110,7 +110,7 @@ class ChosenModelCall:
 
     # -- all n samples at once ----------------------------------------------------------------
     def draw(self) -> Samples:
-        """Draw the decision's n samples (see :mod:`~adaptive_router.integrations.langchain_sampling`)."""
+        """Draw the decision's n samples (see :mod:`~adaptive_router.integrations.langchain_plugin.sampling`)."""
         plan = self._plan()
         if isinstance(self.target, BaseChatModel):
             model, kw = self._chat_model()

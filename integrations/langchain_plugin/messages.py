@@ -1,6 +1,6 @@
 """Translations between LangChain messages, OpenAI / LiteLLM payloads and stream chunks.
 
-:class:`~adaptive_router.integrations.langchain_chat.ChatAdaptiveRouter` speaks LangChain to its
+:class:`~adaptive_router.integrations.langchain_plugin.chat.ChatAdaptiveRouter` speaks LangChain to its
 caller but may call a LiteLLM model, has a selector read the text of each sample, and emits a
 chosen best-of-n sample as a stream chunk. These translations live here so that the chat model
 itself reads as routing logic.

@@ -4,8 +4,8 @@ Register them in a proxy config.yaml::
 
     litellm_settings:
       custom_provider_map:
-        - {provider: local,  custom_handler: adaptive_router.integrations.litellm_providers.local_provider}
-        - {provider: replay, custom_handler: adaptive_router.integrations.litellm_providers.replay_provider}
+        - {provider: local,  custom_handler: adaptive_router.integrations.litellm_plugin.providers.local_provider}
+        - {provider: replay, custom_handler: adaptive_router.integrations.litellm_plugin.providers.replay_provider}
 
 or in Python with ``litellm.custom_provider_map = provider_map()``.
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from adaptive_router.integrations.langchain_messages import message_from_litellm_choice
+from adaptive_router.integrations.langchain_plugin.messages import message_from_litellm_choice
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import convert_to_openai_messages

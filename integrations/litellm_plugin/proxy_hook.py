@@ -1,7 +1,7 @@
 """The LiteLLM proxy plugin: adaptive routing switched on from config.yaml.
 
     litellm_settings:
-      callbacks: ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"]
+      callbacks: ["adaptive_router.integrations.litellm_plugin.proxy_hook.proxy_handler"]
       adaptive_router:
         fleet: examples/litellm/fleet.yaml
         router: examples/litellm/router        # a checkpoint folder, or a baseline name
@@ -56,7 +56,7 @@ Per-team defaults and metrics (issue 17): the knob starts from the caller's team
 ``adaptive_router`` metadata (``user_api_key_dict.team_metadata`` / ``.metadata``: LiteLLM's key
 and team tables, or the ``api_keys`` setting read by the database-free ``custom_auth``), which the
 alias's knob and then the request's own override. Every decision and outcome is counted in
-Prometheus (:mod:`adaptive_router.integrations.litellm_metrics`), and the decision is written to
+Prometheus (:mod:`adaptive_router.integrations.litellm_plugin.metrics`), and the decision is written to
 LiteLLM's ``StandardLoggingPayload.metadata.routing_decision`` (:meth:`async_logging_hook`).
 
 Reliability (issue 16): routed chat calls, streams included, carry the next-best candidates as
@@ -79,12 +79,12 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from adaptive_router.integrations.litellm_metrics import (
+from adaptive_router.integrations.litellm_plugin.metrics import (
     mount_metrics_route,
     observe_decision,
     observe_outcome,
 )
-from adaptive_router.integrations.litellm_runtime import (
+from adaptive_router.integrations.litellm_plugin.runtime import (
     ESCALATION_PARAMS,
     AdaptiveRuntime,
     RoutedResult,
@@ -656,7 +656,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             # the chosen deployment errors or times out: LiteLLM moves on to these (issue 9).
             # A stream too (issue 16): a connection that fails has sent the client nothing yet,
             # and its decision was taken among n = 1 candidates, so are its fallbacks.
-            from adaptive_router.integrations.litellm_fallback import plan_fallbacks
+            from adaptive_router.integrations.litellm_plugin.failover import plan_fallbacks
 
             fallbacks = plan_fallbacks(runtime, decision, knob)
             if stream:
@@ -664,7 +664,10 @@ class AdaptiveRouterProxyHook(CustomLogger):
             if fallbacks and plan is None:
                 # respect LiteLLM's cooldowns: a group cooling down after failures would only be
                 # refused; the next-best candidate is routed to at once (issue 16)
-                from adaptive_router.integrations.litellm_fallback import cooled_down_groups, skip_cooling
+                from adaptive_router.integrations.litellm_plugin.failover import (
+                    cooled_down_groups,
+                    skip_cooling,
+                )
 
                 cooling = await cooled_down_groups(self._router_or_none(),
                                                    [group, *(f["model"] for f in fallbacks)])
@@ -777,7 +780,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         runtime = await self._runtime_of(state)
         decision = Decision.model_validate(state["decision"])
         messages = self._messages(data, state["call"])
-        from adaptive_router.integrations.litellm_fallback import account_fallback, served_fallback
+        from adaptive_router.integrations.litellm_plugin.failover import account_fallback, served_fallback
 
         entry = served_fallback(response, state["group"], state.get("fallbacks"))
         if entry is not None:  # a fallback served it: account for what was really paid
@@ -876,7 +879,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         if response is not None and state.get("stream"):
             # a stream's headers leave after its connection opened: when a fallback opened it,
             # say which model serves (and its expected cost), not the one that failed
-            from adaptive_router.integrations.litellm_fallback import served_group
+            from adaptive_router.integrations.litellm_plugin.failover import served_group
 
             group = served_group(response)
             model = self._runtime.model_of_group(group) if group and self._runtime is not None else None
@@ -914,7 +917,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             async for item in response:
                 yield item
             return
-        from adaptive_router.integrations.litellm_fallback import served_group
+        from adaptive_router.integrations.litellm_plugin.failover import served_group
 
         parts: list[str] = []
         usage: Any = None
@@ -947,7 +950,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         runtime = await self._runtime_of(state)
         decision = Decision.model_validate(state["decision"])
         if served is not None and served != state["group"]:  # a fallback served it: price that
-            from adaptive_router.integrations.litellm_fallback import account_fallback
+            from adaptive_router.integrations.litellm_plugin.failover import account_fallback
 
             entry = next((f for f in state.get("fallbacks") or () if f.get("model") == served),
                          {"model": served})
@@ -1093,6 +1096,6 @@ def _chunk_text_and_usage(chunk: Any) -> tuple[str, Any, bool]:
     return "", get(chunk, "usage"), False
 
 
-#: The instance config.yaml names: ``callbacks: ["adaptive_router.integrations.litellm_proxy_hook.proxy_handler"]``.
+#: The instance config.yaml names: ``callbacks: ["adaptive_router.integrations.litellm_plugin.proxy_hook.proxy_handler"]``.
 proxy_handler = AdaptiveRouterProxyHook()
 proxy_handler.start_warmup()

@@ -322,11 +322,11 @@ async def run_load(
 
 
 # -- config builders (tests and the benchmark) ----------------------------------------------------
-HOOK_CALLBACK = "adaptive_router.integrations.litellm_proxy_hook.proxy_handler"
+HOOK_CALLBACK = "adaptive_router.integrations.litellm_plugin.proxy_hook.proxy_handler"
 #: LiteLLM ``custom_auth`` answering 401 for missing and wrong keys on a proxy without a database.
-MASTER_KEY_AUTH = "adaptive_router.integrations.litellm_auth.master_key_auth"
+MASTER_KEY_AUTH = "adaptive_router.integrations.litellm_plugin.auth.master_key_auth"
 REPLAY_PROVIDER = {"provider": "replay",
-                   "custom_handler": "adaptive_router.integrations.litellm_providers.replay_provider"}
+                   "custom_handler": "adaptive_router.integrations.litellm_plugin.providers.replay_provider"}
 
 
 def placeholder_replay_records(records: Sequence[Any]) -> list[Any]:

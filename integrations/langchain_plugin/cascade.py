@@ -2,7 +2,7 @@
 
 With ``cascade=`` set on the chat model, a non-streamed call without tools and without a pinned
 model runs the router-proposed cascade: step 1's samples are drawn and the best kept exactly as
-a routed call's are (:class:`~adaptive_router.integrations.langchain_calls.ChosenModelCall`,
+a routed call's are (:class:`~adaptive_router.integrations.langchain_plugin.calls.ChosenModelCall`,
 child runs, best of n, the call's cost); the verifier scores the kept answer and, while it is
 below ``accept``, the next step is drawn the same way. The plan, exploration, the verifier, the
 failure rules and the report are the core's (:mod:`adaptive_router.served_cascade`), the same
@@ -22,9 +22,9 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from adaptive_router.integrations.langchain_messages import selection_text
-from adaptive_router.integrations.langchain_reporting import response_metadata
-from adaptive_router.integrations.langchain_sampling import Samples
+from adaptive_router.integrations.langchain_plugin.messages import selection_text
+from adaptive_router.integrations.langchain_plugin.reporting import response_metadata
+from adaptive_router.integrations.langchain_plugin.sampling import Samples
 from adaptive_router.integrations.plugin_settings import CascadeSettings
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import convert_to_openai_messages
@@ -40,7 +40,7 @@ from adaptive_router.service import CascadeConfig
 from adaptive_router.verifiers import Verifier
 
 if TYPE_CHECKING:
-    from adaptive_router.integrations.langchain_chat import ChatAdaptiveRouter
+    from adaptive_router.integrations.langchain_plugin.chat import ChatAdaptiveRouter
 
 
 def cascade_config(value: Any) -> CascadeConfig | None:

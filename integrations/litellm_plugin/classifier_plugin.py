@@ -14,7 +14,7 @@ this package choose the tier. :func:`complexity_router_config` writes that block
           model: auto_router/complexity_router
           complexity_router_config:        # complexity_router_config(fleet) writes this block
             classifier_type: custom
-            classifier_plugin: adaptive_router.integrations.litellm_classifier_plugin.classifier
+            classifier_plugin: adaptive_router.integrations.litellm_plugin.classifier_plugin.classifier
             tier_definitions: [{name: "gpt-4o-mini#1", description: ...}, ...]
             fallback_tier: "gpt-4o#1"
             tiers: {"gpt-4o-mini#1": gpt-4o-mini, "gpt-4o-mini#3": {model_name: gpt-4o-mini,
@@ -26,7 +26,7 @@ The plugin reads the same ``litellm_settings.adaptive_router`` block as the prox
 router, policy knob; loaded on the first request). What the hosted mode does not do: pick the
 best of n samples with the reward model (the client gets all n choices), attach the decision and
 dollar cost to the response, write the traffic log, explore, or cascade: those need the proxy
-hook (``callbacks: [adaptive_router.integrations.litellm_proxy_hook.proxy_handler]``).
+hook (``callbacks: [adaptive_router.integrations.litellm_plugin.proxy_hook.proxy_handler]``).
 The plugin never raises into LiteLLM: a failure returns None, and LiteLLM's
 ``classifier_fallback`` decides (with ``tier_definitions`` that is ``fallback_tier``).
 """
@@ -46,7 +46,7 @@ from adaptive_router.prompts import prompt_from_messages
 log = logging.getLogger("adaptive_router.litellm")
 
 #: The dotted path LiteLLM's proxy resolves ``classifier_plugin`` to (the module-level instance).
-CLASSIFIER_PATH = "adaptive_router.integrations.litellm_classifier_plugin.classifier"
+CLASSIFIER_PATH = "adaptive_router.integrations.litellm_plugin.classifier_plugin.classifier"
 #: LiteLLM 1.106's bounds on ``tier_definitions`` (complexity_router/config.py).
 MIN_TIERS, MAX_TIERS = 2, 8
 
@@ -93,7 +93,7 @@ class AdaptiveRouterClassifier:
         if self._service is None:
             with self._lock:
                 if self._service is None:
-                    from adaptive_router.integrations.litellm_runtime import AdaptiveRuntime
+                    from adaptive_router.integrations.litellm_plugin.runtime import AdaptiveRuntime
                     from adaptive_router.integrations.plugin_settings import PluginSettings
 
                     # deployment prices (model_info) win over the price map, as in the proxy hook
