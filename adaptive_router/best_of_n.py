@@ -57,7 +57,7 @@ def select_best(
     if selector == "first":
         return Selection(index=0, selector="first")
     if selector == "majority":
-        from adaptive_router.answers import extract_answer, normalise_answer
+        from adaptive_router.grading import extract_answer, normalise_answer
 
         answers = [normalise_answer(extract_answer(t)) for t in texts]
         counts = Counter(a for a in answers if a is not None)

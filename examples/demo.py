@@ -494,7 +494,7 @@ def summarise_traffic(results: Sequence[Served | Exception], fleet: Fleet) -> No
 def grade_feedback(traffic_log: Path, references: dict[str, str], out_path: Path) -> tuple[Path, float]:
     """Feedback a user would give: was the served answer right? (CHAMP's answer checker against
     the reference answer), as JSON lines keyed by the request id."""
-    from adaptive_router.answers import grade
+    from adaptive_router.grading import grade
     from adaptive_router.traffic import read_traffic_log
 
     lines = []

@@ -77,7 +77,7 @@ class AnswerChecker:
     score_name = "correct"
 
     def score(self, item: PromptItem, texts: Sequence[str]) -> list[float]:
-        from adaptive_router.answers import answers_match, extract_answer
+        from adaptive_router.grading import answers_match, extract_answer
 
         if item.reference is None:
             raise DataError(f"prompt {item.id!r} has no reference answer; the answer-checker "

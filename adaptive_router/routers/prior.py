@@ -51,7 +51,7 @@ def expected_selected_quality(quality: Sequence[float], n: int,
 def expected_majority_quality(quality: Sequence[float], texts: Sequence[str], n: int,
                               max_subsets: int = 5000) -> float:
     """E[quality of the majority-vote sample] over n-subsets of the samples (first ``max_subsets``)."""
-    from adaptive_router.answers import extract_answer, normalise_answer
+    from adaptive_router.grading import extract_answer, normalise_answer
 
     q = list(quality)
     if len(texts) != len(q):

@@ -5,7 +5,7 @@ score is the share of the evidence that gives the kept sample's extracted final 
 evidence is this step's samples plus the answers kept by the models asked before it. Best of n
 already draws the samples, so the evidence is free.
 
-Answers are compared after extraction and normalisation (:mod:`adaptive_router.answers`):
+Answers are compared after extraction and normalisation (:mod:`adaptive_router.grading`):
 multiple-choice letters, numbers and short final answers. Two free-text answers with no
 extractable final answer never count as agreeing. A lone sample with nothing to agree with is
 scored ``alone`` (by default the router's prior when it has one, else 0.5): agreement has no
@@ -26,7 +26,7 @@ from adaptive_router.verifiers.base import Evidence, Verifier
 def final_answer(text: str) -> str | None:
     """The normalised final answer of a text (None when there is none to compare); cached, as
     a cascade's replay and its verifier's features ask for the same sample's answer many times."""
-    from adaptive_router.answers import extract_answer, normalise_answer
+    from adaptive_router.grading import extract_answer, normalise_answer
 
     return normalise_answer(extract_answer(text))
 

@@ -53,7 +53,7 @@ def _last_result(text: str) -> float | None:
 
 def _arithmetic(text: str) -> tuple[int, int]:
     """(checked statements, false ones) among ``a op b = r`` statements of the text."""
-    from adaptive_router.answers import ExpressionError, parse_expression
+    from adaptive_router.grading import ExpressionError, parse_expression
 
     checked = false = 0
     for lhs, rhs in _STATEMENT.findall(text):

@@ -18,8 +18,8 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from adaptive_router.answers import answers_match, extract_answer  # noqa: E402
 from adaptive_router.domain import Fleet  # noqa: E402
+from adaptive_router.grading import answers_match, extract_answer  # noqa: E402
 from adaptive_router.pricing import counter_for  # noqa: E402
 from adaptive_router.records import ModelSamples, Record, write_records  # noqa: E402
 from adaptive_router.routers.prior import PriorRouter  # noqa: E402

@@ -4,7 +4,7 @@ prompt settings — a real multi-model, multi-sample table that works offline.
 Each conversation ends with a model turn that states the final answer in one sentence (the
 prompt asks "summarize the answer above in one sentence"). Correctness (score ``correct``) is
 derived by extracting that final answer and matching it with the problem's reference answer
-(:mod:`adaptive_router.answers`); the README reports the extractor's agreement with a
+(:mod:`adaptive_router.grading`); the README reports the extractor's agreement with a
 hand-checked sample.
 
 Samples: of the 18 prompt settings, ``1/3 Soln``, ``2/3 Soln`` and every ``... w/ H`` setting
@@ -29,9 +29,9 @@ from pathlib import Path
 from adaptive_router.training.loaders.dataset import RoutingDataset
 from adaptive_router.training.loaders.tokens import TOKENIZER_NOTE, count_tokens
 
-from adaptive_router.answers import grade
 from adaptive_router.domain import Fleet
 from adaptive_router.errors import DataError
+from adaptive_router.grading import grade
 from adaptive_router.records import ModelSamples, Record
 
 #: The prompt settings whose responses stand in for repeated samples of one prompt.
@@ -138,7 +138,7 @@ def load_champ(data_dir: str | Path | None = None, settings: tuple[str, ...] = S
         quality_score="correct", fleet=champ_fleet(),
         notes=[
             "samples: the 9 CHAMP prompt settings that give nothing away: " + ", ".join(settings),
-            "correct = extracted final answer matches the reference (adaptive_router.answers)",
+            "correct = extracted final answer matches the reference (adaptive_router.grading)",
             "prices (LiteLLM map, nearest names): GPT-3.5 as gpt-3.5-turbo, GPT-4 as gpt-4, "
             "GPT-4 Turbo as gpt-4-turbo, PaLM 2 Medium as gemini-2.5-flash-lite",
             TOKENIZER_NOTE + "; prompt tokens are the 0-shot prompt's",

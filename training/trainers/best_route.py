@@ -41,7 +41,7 @@ ANSWER_ID_SCORE = "answer_id"
 def add_answer_ids(records: Sequence[Record]) -> None:
     """Store every sample's extracted, normalised final answer as an integer id (in place), so
     that majority-vote best-of-n can be bootstrapped without re-parsing responses."""
-    from adaptive_router.answers import extract_answer, normalise_answer
+    from adaptive_router.grading import extract_answer, normalise_answer
 
     for rec in records:
         for ms in rec.models.values():

@@ -1,4 +1,4 @@
-"""Final-answer extraction, normalisation and matching (adaptive_router.answers)."""
+"""Final-answer extraction, normalisation and matching (adaptive_router.grading)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adaptive_router.answers import (
+from adaptive_router.grading import (
     ExpressionError,
     answers_match,
     extract_answer,
