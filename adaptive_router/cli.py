@@ -147,6 +147,21 @@ def train_reward(
     _emit({"out": str(out), **model.metrics})
 
 
+#: Router names before the registry went kebab-case everywhere; still accepted on the command
+#: line so existing scripts keep working (the library itself knows only the new names).
+_OLD_ROUTER_NAMES = {"sw_ranking": "sw-ranking", "causal_llm": "causal-llm"}
+
+
+def _router_name(name: str) -> str:
+    """``name`` with an old snake_case router name replaced by its kebab-case one (with a note
+    on stderr, so scripts can be updated before the old spelling goes)."""
+    new = _OLD_ROUTER_NAMES.get(name)
+    if new is None or Path(name).exists():  # a checkpoint folder of that name is meant as a folder
+        return name
+    typer.echo(f"note: router {name!r} is now called {new!r}; the old name still works here", err=True)
+    return new
+
+
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(x) for x in text.replace(" ", "").split(",") if x]
@@ -196,7 +211,7 @@ def eval_routers(
     from adaptive_router.training.evaluate import format_table, run_evaluation
     from adaptive_router.training.loaders.generic import parse_column_mapping
 
-    names = [r.strip() for r in routers.split(",") if r.strip()]
+    names = [_router_name(r.strip()) for r in routers.split(",") if r.strip()]
     if not names:
         raise typer.BadParameter("give at least one router, e.g. --routers random,oracle")
     results = run_evaluation(data, names, out=str(out), data_dir=str(data_dir) if data_dir else None,
@@ -244,6 +259,7 @@ def train_verifier_cmd(
     train, val, test = ds.splits(seed=seed)
     priors = None
     if router:
+        router = _router_name(router)
         from adaptive_router.training.verifier_training import out_of_fold_priors
 
         priors = out_of_fold_priors(router, train, val, test, ds.fleet.candidate_keys, ds.quality_score,
@@ -292,8 +308,8 @@ def data_export(
 
 @app.command("train")
 def train_cmd(
-    router: Annotated[str, typer.Option(help="Router to train: linear-probe, mf, sw_ranking, bert, "
-                                             "causal_llm, hybrid-det, hybrid-prob, hybrid-trans, ...")],
+    router: Annotated[str, typer.Option(help="Router to train: linear-probe, mf, sw-ranking, bert, "
+                                             "causal-llm, hybrid-det, hybrid-prob, hybrid-trans, ...")],
     data: Annotated[str, typer.Option(help="Data set name(s) or path(s), comma-separated "
                                            "(e.g. routellm-mmlu or routellm-mmlu,routellm-gsm8k).")],
     out: Annotated[Path, typer.Option(help="Folder for the router and its training report.")],
@@ -315,6 +331,7 @@ def train_cmd(
     from adaptive_router.training.loaders.generic import parse_column_mapping
     from adaptive_router.training.train import parse_params, train_on_datasets
 
+    router = _router_name(router)
     names = [d.strip() for d in data.split(",") if d.strip()]
     report = train_on_datasets(router, names, out, data_dir=str(data_dir) if data_dir else None, seed=seed,
                                val=val, test=test, roles=generic_roles, evaluate=evaluate,

@@ -1,7 +1,7 @@
 """LiteLLM's own routers beside adaptive-router, on the same replayed traffic through real proxies.
 
     ADAPTIVE_ROUTER_DATA=/work/shared/data python benchmarks/litellm_routers_benchmark.py \
-        [--n 200] [--seed 0] [--work /tmp/adaptive-router-litellm-routers]
+        [--n 200] [--seed 0] [--work runs/litellm-routers]
 
 Protocol (fixed in code, stated in docs/litellm_routers.md):
 
@@ -21,7 +21,7 @@ Protocol (fixed in code, stated in docs/litellm_routers.md):
   shorter than four). ``quality_router`` and LiteLLM's ``adaptive_router`` get those models with
   ``quality_tier`` 1, 2, 3 in the same order.
 - adaptive-router: the plugin (proxy hook) with the bundled ``default`` router and with
-  ``sw_ranking`` trained on the train split, at the default knob ``threshold: 0.5``; and the same
+  ``sw-ranking`` trained on the train split, at the default knob ``threshold: 0.5``; and the same
   routers hosted as ``complexity_router``'s ``classifier_type: custom`` plugin
   (``integrations/litellm_plugin/classifier_plugin.py``) on an eight-model fleet (LiteLLM allows at most
   eight tiers: the model with the lowest train-split quality is left out).
@@ -346,7 +346,7 @@ def write_doc(result: dict[str, Any], path: Path) -> None:
               "operator's tier map (here built from the train split's per-model quality and prices); they know "
               "nothing about how each model does on each prompt. "
               "adaptive-router's routers predict each candidate's quality (the bundled `default` from "
-              "its static encoder and public data, `sw_ranking` trained on this data set's train split) "
+              "its static encoder and public data, `sw-ranking` trained on this data set's train split) "
               "and its policy trades that against each candidate's dollar cost. The hosted rows show "
               "the same decisions made inside LiteLLM's `complexity_router` (eight candidates).", ""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -357,7 +357,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="prompts drawn from the test split (seeded)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/adaptive-router-litellm-routers"))
+    ap.add_argument("--work", type=Path, default=Path("runs/litellm-routers"))
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "litellm_routers.md")
     ap.add_argument("--thresholds", default="0.5,0.6,0.7",
@@ -388,11 +388,11 @@ def main() -> None:
     fleet8 = write_fleet(ds, models8, args.work / "fleet8.yaml")
     routers = {"bundled default": ("default", "default")}
     for label, keys in (("9", [f"{m}#1" for m in ds.models]), ("8", [f"{m}#1" for m in models8])):
-        target = args.work / f"sw_ranking{label}"
+        target = args.work / f"sw-ranking{label}"
         if not (target / "config.json").exists():
-            train_router("sw_ranking", list(train), list(val), keys, ds.quality_score, out_dir=target, seed=0)
+            train_router("sw-ranking", list(train), list(val), keys, ds.quality_score, out_dir=target, seed=0)
         Router.from_pretrained(target)  # a checkpoint that loads
-    routers["sw_ranking (train split)"] = (str(args.work / "sw_ranking9"), str(args.work / "sw_ranking8"))
+    routers["sw-ranking (train split)"] = (str(args.work / "sw-ranking9"), str(args.work / "sw-ranking8"))
     thresholds = [float(t) for t in args.thresholds.split(",")]
     run = arms(ds, args.work, deployments, tier_models, fleet9, fleet8, routers, thresholds)
     if args.only:

@@ -1,7 +1,7 @@
 """Retraining from day one on llmrouter: serve -> log -> retrain -> promote, 3 rounds.
 
     ADAPTIVE_ROUTER_DATA=../shared/data python benchmarks/retrain_benchmark.py [--rounds 3]
-        [--epsilon 0.2] [--work /tmp/adaptive-router-retrain-bench] [--max-traffic N]
+        [--epsilon 0.2] [--work runs/retrain-bench] [--max-traffic N]
 
 Protocol (fixed in code, stated in docs/retrain_benchmark.md):
 
@@ -24,7 +24,7 @@ Protocol (fixed in code, stated in docs/retrain_benchmark.md):
 - after each round the retrained router and the serving router are evaluated on the test split
   (threshold knob swept; ``quality @ <= 50% cost`` = the best operating point costing at most
   half the best single model), beside the best single model, the oracle and routers trained on
-  the full train table (``linear-probe``, ``sw_ranking``; full information).
+  the full train table (``linear-probe``, ``sw-ranking``; full information).
 
 Writes ``docs/retrain_benchmark.md``, ``docs/retrain_benchmark.json`` and
 ``docs/retrain_benchmark.png``.
@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 SPLIT = {"seed": SEED, "val": 0.1, "test": 0.2}
-FULL_INFO = ["linear-probe", "sw_ranking"]
+FULL_INFO = ["linear-probe", "sw-ranking"]
 #: exploration arm -> (plugin explore_strategy, CostAwareExploration power)
 STRATEGIES = {"uniform": ("uniform", None), "cost-aware": ("cost-aware", 1.0),
               "cost-aware-sqrt": ("cost-aware", 0.5)}
@@ -200,7 +200,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epsilon", type=float, default=0.2)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/adaptive-router-retrain-bench"))
+    ap.add_argument("--work", type=Path, default=Path("runs/retrain-bench"))
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--max-traffic", type=int, default=None, help="a seeded subsample of the traffic")
     ap.add_argument("--proxy", action="store_true",

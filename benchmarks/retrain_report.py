@@ -199,7 +199,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         spend = np.array([[_explore_spend(a, r) for r in range(result["rounds"])] for a in arms]).mean(axis=0)
         ax2.errorbar(spend, q[:, 1:].mean(axis=0), yerr=None if sd is None else sd[1:], fmt="-o", color=colour,
                      capsize=3, label=f"{strategy} (rounds 1..{result['rounds']})")
-    for name, style in (("sw_ranking (full train table)", "--"), ("linear-probe (full train table)", "-.")):
+    for name, style in (("sw-ranking (full train table)", "--"), ("linear-probe (full train table)", "-.")):
         if name in refs and refs[name]["quality_at_half_cost"] is not None:
             ax.axhline(refs[name]["quality_at_half_cost"], ls=style, color="#2ca02c", lw=1, label=name)
     best = result["summary"]["best_single"]

@@ -1,7 +1,7 @@
 """Benchmark of the learned routers of issue 4 on routellm-mmlu, routellm-gsm8k and llmrouter.
 
     ADAPTIVE_ROUTER_DATA=../shared/data python benchmarks/routers_benchmark.py \
-        [--data routellm-mmlu,routellm-gsm8k,llmrouter] [--checkpoints /tmp/adaptive-router-bench]
+        [--data routellm-mmlu,routellm-gsm8k,llmrouter] [--checkpoints runs/routers-bench]
 
 Protocol (fixed in code, stated in docs/benchmarks.md):
 - splits: ``RoutingDataset.splits(seed=0, val=0.1, test=0.2)``: a seeded permutation into
@@ -11,7 +11,7 @@ Protocol (fixed in code, stated in docs/benchmarks.md):
 - every router is trained on the train split (early stopping / model selection on validation),
   evaluated on the test split by ``adaptive_router.training.evaluate.evaluate_router`` (the
   threshold knob swept; APGR, CPT(50%), CPT(80%) from the deferral curve).
-- the fine-tuned routers (``bert``, ``causal_llm``) run under a CPU budget (:data:`CPU_BUDGET`);
+- the fine-tuned routers (``bert``, ``causal-llm``) run under a CPU budget (:data:`CPU_BUDGET`);
   on the large MMLU test split they are evaluated on a seeded subsample of
   ``--finetuned-eval-size`` prompts, and the linear probe is evaluated on the same subsample
   beside them so the comparison stays fair.
@@ -34,12 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 SPLIT = {"seed": SEED, "val": 0.1, "test": 0.2}
-FROZEN = ["linear-probe", "mf", "sw_ranking", "hybrid-det", "hybrid-prob", "hybrid-trans"]
-FINETUNED = ["bert", "causal_llm"]
+FROZEN = ["linear-probe", "mf", "sw-ranking", "hybrid-det", "hybrid-prob", "hybrid-trans"]
+FINETUNED = ["bert", "causal-llm"]
 #: Trainer settings that keep a fine-tuning run to minutes on a shared 2-core CPU.
 CPU_BUDGET: dict[str, dict[str, Any]] = {
     "bert": {"max_steps": 30, "batch_size": 16, "max_length": 128, "eval_every": 10, "val_size": 64},
-    "causal_llm": {"max_steps": 24, "batch_size": 8, "max_length": 64, "eval_every": 8, "val_size": 32,
+    "causal-llm": {"max_steps": 24, "batch_size": 8, "max_length": 64, "eval_every": 8, "val_size": 32,
                    "train_layers": 2},
 }
 #: RouteLLM's published best figures (Ong et al. 2024, tables 2-3). Trained on Chatbot Arena
@@ -279,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="routellm-mmlu,routellm-gsm8k,llmrouter")
     ap.add_argument("--routers", default=",".join(FROZEN))
-    ap.add_argument("--finetuned", default=",".join(FINETUNED), help="'' to skip bert / causal_llm")
+    ap.add_argument("--finetuned", default=",".join(FINETUNED), help="'' to skip bert / causal-llm")
     ap.add_argument("--finetuned-eval-size", type=int, default=300)
     ap.add_argument("--checkpoints", default=os.environ.get("ADAPTIVE_ROUTER_BENCH_CHECKPOINTS",
-                                                            "/tmp/adaptive-router-bench"))
+                                                            "runs/routers-bench"))
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--readme", default=str(ROOT / "docs" / "benchmarks.md"),
                     help="README whose routers-benchmark-table block is refreshed ('' to skip)")

@@ -73,7 +73,7 @@ def two_model() -> tuple[list[Record], list[Record]]:
     return recs[:128], recs[128:]
 
 
-FROZEN = ["linear-probe", "mf", "sw_ranking", "hybrid-det", "hybrid-prob", "hybrid-trans"]
+FROZEN = ["linear-probe", "mf", "sw-ranking", "hybrid-det", "hybrid-prob", "hybrid-trans"]
 
 
 @pytest.mark.parametrize("name", FROZEN)
@@ -111,7 +111,7 @@ def test_training_is_seeded(two_model, tmp_path):
     np.testing.assert_allclose(a.predict_batch(probe), b.predict_batch(probe))
 
 
-@pytest.mark.parametrize("name", ["linear-probe", "mf", "sw_ranking"])
+@pytest.mark.parametrize("name", ["linear-probe", "mf", "sw-ranking"])
 def test_k_model_score_table_predicts_expected_scores(name):
     from adaptive_router.training.train import train_router
 
@@ -131,7 +131,7 @@ def test_sw_ranking_k_models_relative_bradley_terry():
 
     recs = three_model_records()
     keys = ["small#1", "mid#1", "big#1"]
-    router = train_router("sw_ranking", recs[:128], recs[128:], keys, "score", progress=False,
+    router = train_router("sw-ranking", recs[:128], recs[128:], keys, "score", progress=False,
                           target="relative", reference="big#1")
     ph = router.predict_batch([hard(501)])[0]
     pe = router.predict_batch([easy(500)])[0]
@@ -208,7 +208,7 @@ def _tiny_backbone(tmp: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name,kind", [("bert", "bert"), ("causal_llm", "llama")])
+@pytest.mark.parametrize("name,kind", [("bert", "bert"), ("causal-llm", "llama")])
 def test_transformer_routers_fine_tune_save_and_reload(name, kind, two_model, tmp_path):
     from adaptive_router.training.train import train_router
 
@@ -321,3 +321,22 @@ def test_real_gsm8k_router_beats_random(name, shared_data, tmp_path, monkeypatch
     monkeypatch.delenv("ADAPTIVE_ROUTER_EMBED_CACHE", raising=False)
     report = train_on_datasets(name, ["routellm-gsm8k"], tmp_path / name, progress=False)
     assert report["test_metrics"]["routellm-gsm8k"]["apgr"] > 0.58
+
+
+def test_checkpoint_saved_under_the_old_snake_case_name_still_loads(tmp_path):
+    """Routers trained before the registry went kebab-case stored ``sw_ranking``; they load."""
+    import json
+
+    from adaptive_router.routers.base import Router
+    from adaptive_router.routers.sw_ranking import SWRankingRouter
+
+    r = SWRankingRouter(["strong#1", "weak#1"], reference="strong#1", gamma=10.0)
+    r.fit_memory(np.eye(4, 384, dtype=np.float32), np.array([[1, 1], [1, 0], [0, 0], [1, 1]], dtype=np.float32))
+    r.save_pretrained(tmp_path / "old")
+    cfg_path = tmp_path / "old" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    assert cfg["router_type"] == "sw-ranking"
+    cfg["router_type"] = "sw_ranking"
+    cfg_path.write_text(json.dumps(cfg))
+    loaded = Router.from_pretrained(tmp_path / "old")
+    assert isinstance(loaded, SWRankingRouter) and loaded.name == "sw-ranking"

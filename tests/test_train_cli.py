@@ -82,3 +82,14 @@ def test_route_uses_the_bundled_default_router(repo_root):
         assert d["predictions"]["gpt-4o#1"] == 1.0
     easy, hard = decisions.values()
     assert easy["predictions"]["gpt-4o-mini#1"] != hard["predictions"]["gpt-4o-mini#1"]
+
+
+def test_train_accepts_the_old_snake_case_router_name(tmp_path):
+    """``--router sw_ranking`` (the name before kebab-case) trains ``sw-ranking``, with a note."""
+    data = _records(tmp_path / "records.jsonl", n=60)
+    out = tmp_path / "sw"
+    res = runner.invoke(app, ["train", "--router", "sw_ranking", "--data", str(data), "--out", str(out),
+                              "--no-evaluate"])
+    assert res.exit_code == 0, res.output
+    assert "now called 'sw-ranking'" in res.output
+    assert json.loads((out / "config.json").read_text())["router_type"] == "sw-ranking"

@@ -42,9 +42,9 @@ _share_embedding_cache()
 TRAINERS: dict[str, str] = {
     "linear-probe": _T + "linear_probe:fit_linear_probe",
     "mf": _T + "mf:fit_mf",
-    "sw_ranking": _T + "sw_ranking:fit_sw_ranking",
+    "sw-ranking": _T + "sw_ranking:fit_sw_ranking",
     "bert": _T + "transformer:fit_bert",
-    "causal_llm": _T + "transformer:fit_causal_llm",
+    "causal-llm": _T + "transformer:fit_causal_llm",
     "hybrid-det": _T + "hybrid:fit_hybrid_deterministic",
     "hybrid-prob": _T + "hybrid:fit_hybrid_probabilistic",
     "hybrid-trans": _T + "hybrid:fit_hybrid_transformed",
@@ -261,6 +261,8 @@ def train_on_datasets(
     router = train_router(name, tr_all, va_all, keys, quality_score, out_dir=None, seed=seed,
                           progress=progress, **params)
     report = dict(getattr(router, "training_report", {}))
+    if not _is_main_process():  # the other ranks hold the same weights: rank 0 alone evaluates and saves
+        return report
     if not roles and va_all:
         from adaptive_router.training.default_knob import choose_default_knob
 
@@ -290,6 +292,5 @@ def train_on_datasets(
             report["test_metrics"][ds.name] = {k: res.get(k) for k in (
                 "n_prompts", "apgr", "cpt_50", "cpt_80", "quality", "cost_per_1k_usd", "share_strong",
                 "aiq", "max_quality", "saving_at_99")}
-    if _is_main_process():
-        save_with_report(router, out_dir, report)
+    save_with_report(router, out_dir, report)
     return report

@@ -30,11 +30,16 @@ ROUTER_CLASSES: dict[str, str] = {
     "arllm-nir": "adaptive_router.routers.arllm:NIRRouter",
     "linear-probe": "adaptive_router.routers.linear_probe:LinearProbeRouter",
     "mf": "adaptive_router.routers.mf:MFRouter",
-    "sw_ranking": "adaptive_router.routers.sw_ranking:SWRankingRouter",
+    "sw-ranking": "adaptive_router.routers.sw_ranking:SWRankingRouter",
     "hybrid": "adaptive_router.routers.hybrid:HybridRouter",
     "bert": "adaptive_router.routers.bert_classifier:BertClassifierRouter",
-    "causal_llm": "adaptive_router.routers.causal_llm:CausalLLMRouter",
+    "causal-llm": "adaptive_router.routers.causal_llm:CausalLLMRouter",
 }
+
+#: ``router_type`` values written by checkpoints saved before every registry name became
+#: kebab-case. Read only when loading a checkpoint, because routers users trained earlier must
+#: keep loading; names users type are mapped by the CLI alone (with a note).
+SAVED_TYPE_ALIASES: dict[str, str] = {"sw_ranking": "sw-ranking", "causal_llm": "causal-llm"}
 
 #: Baselines that need no training: built from a fleet by name.
 BASELINES = ("random", "cheapest", "strongest")

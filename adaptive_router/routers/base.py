@@ -109,10 +109,11 @@ class Router(ABC):
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> Router:
         """Load any router saved by ``save_pretrained`` (dispatching on ``router_type``)."""
-        from adaptive_router.routers import router_class
+        from adaptive_router.routers import SAVED_TYPE_ALIASES, router_class
 
         cfg = load_config(directory, expect_kind="router")
-        klass = router_class(cfg.get("router_type", ""))
+        saved_type = cfg.get("router_type", "")
+        klass = router_class(SAVED_TYPE_ALIASES.get(saved_type, saved_type))
         if cls is not Router and not issubclass(klass, cls):
             from adaptive_router.errors import CheckpointError
 

@@ -1,4 +1,5 @@
-"""RouteLLM's ``causal_llm`` router: a causal language model fine-tuned as a classifier.
+"""``causal-llm`` (RouteLLM's ``causal_llm``): a causal language model fine-tuned as a
+classifier.
 
 RouteLLM fine-tunes Llama-3-8B to emit a quality-class token; we read the decoder's last
 non-padding hidden state into K sigmoid heads (the same information, no vocabulary trick).
@@ -14,6 +15,6 @@ from adaptive_router.routers.transformer import TransformerClassifierRouter
 class CausalLLMRouter(TransformerClassifierRouter):
     """Last-token pooled decoder + linear head."""
 
-    name = "causal_llm"
+    name = "causal-llm"
     default_backbone = "smollm2"
     default_pooling = "last"

@@ -1,4 +1,5 @@
-"""RouteLLM's ``sw_ranking`` router: similarity-weighted Bradley-Terry over stored comparisons.
+"""``sw-ranking`` (RouteLLM's ``sw_ranking``): similarity-weighted Bradley-Terry over stored
+comparisons.
 
 For a new prompt with embedding e, every training prompt i gets the weight
 ``w_i = gamma ** (1 + s_i / max_j s_j)`` with s_i the cosine similarity of e and e_i (RouteLLM,
@@ -44,7 +45,7 @@ def bradley_terry(wins: np.ndarray, iters: int = 50, prior: float = 0.5) -> np.n
 class SWRankingRouter(EmbeddingRouter):
     """Similarity-weighted ranking over the stored training prompts."""
 
-    name = "sw_ranking"
+    name = "sw-ranking"
     batch_size = 256
 
     def __init__(

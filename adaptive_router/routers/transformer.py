@@ -1,7 +1,7 @@
 """Shared base of routers that fine-tune a transformer as a K-output classifier.
 
 ``bert`` pools a bidirectional encoder by the attention-masked mean (MiniLM by default);
-``causal_llm`` reads a decoder's last non-padding token (SmolLM2-135M by default). Each output
+``causal-llm`` reads a decoder's last non-padding token (SmolLM2-135M by default). Each output
 is a sigmoid: the candidate's expected quality (absolute targets) or P(at least as good as the
 reference) (relative targets; the reference's column is 1).
 

@@ -1,4 +1,4 @@
-"""Trainer of RouteLLM's ``sw_ranking`` router: store the training comparisons and choose the
+"""Trainer of ``sw-ranking`` (RouteLLM's ``sw_ranking``): store the training comparisons and choose the
 similarity sharpness gamma on the validation data (lowest binary cross-entropy)."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def fit_sw_ranking(
         if progress:
             from tqdm.auto import tqdm
 
-            grid = tqdm(grid, desc="sw_ranking gamma", unit="gamma")
+            grid = tqdm(grid, desc="sw-ranking gamma", unit="gamma")
         for g in grid:
             router.gamma = float(g)
             losses[f"{g:g}"] = _bce(router.predict_embedded(data.x_val), data.y_val, cols)
