@@ -115,6 +115,17 @@ def test_litellm_sampler_raises_sampling_error_after_retries(flaky_provider) -> 
     assert h.calls == 2
 
 
+def test_litellm_sampler_backs_off_exponentially(flaky_provider, monkeypatch) -> None:
+    """Attempt k (from 0) is followed by a wait of backoff_s * 2**k."""
+    import time
+
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    flaky_provider(3)
+    LiteLLMSampler("flaky/m", retries=3, backoff_s=0.25, use_n=False).sample("hello", n=1)
+    assert waits == [0.25, 0.5, 1.0]
+
+
 def test_fleet_picks_the_sampler() -> None:
     local = Model(name="tiny", litellm_model="local/smollm2-135m-instruct",
                   sampler_options={"max_new_tokens": 8})

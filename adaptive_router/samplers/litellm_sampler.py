@@ -3,18 +3,20 @@
 One request with ``n=`` pays for the prompt once; providers that ignore ``n`` (or return fewer
 choices than asked) are topped up with concurrent single-sample calls, each paying the prompt
 again, which the batch's ``prompt_tokens`` then reflects (the prompt tokens summed over calls).
-Every call has a timeout and is retried with exponential backoff; when every attempt fails the
-sampler raises :class:`~adaptive_router.errors.SamplingError` naming the last error.
+Every call has a timeout and is retried with exponential backoff (tenacity's, rather than a
+sleep loop of our own); when every attempt fails the sampler raises
+:class:`~adaptive_router.errors.SamplingError` naming the last error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adaptive_router.errors import InvalidRequestError, SamplingError
 from adaptive_router.samplers.base import Messages, SampleBatch, Sampler, as_messages
@@ -79,18 +81,18 @@ class LiteLLMSampler(Sampler):
         kwargs = {**self.litellm_kwargs, **gen, "timeout": self.timeout_s}
         if n > 1:
             kwargs["n"] = n
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            try:
-                return litellm.completion(model=self.litellm_model, messages=messages, **kwargs)
-            except Exception as exc:  # provider errors vary; all are retried, then reported
-                last = exc
-                if attempt < self.retries:
-                    time.sleep(self.backoff_s * 2**attempt)
-        raise SamplingError(
-            f"sampling {self.litellm_model!r} failed after {self.retries + 1} attempts: "
-            f"{type(last).__name__}: {last}. Check the model name, credentials and api_base."
-        )
+        # provider errors vary, so every exception is retried, then reported; attempt k (from 0)
+        # is followed by a wait of backoff_s * 2**k
+        retrying = Retrying(stop=stop_after_attempt(self.retries + 1),
+                            wait=wait_exponential(multiplier=self.backoff_s, exp_base=2, min=0),
+                            retry=retry_if_exception_type(Exception), reraise=True)
+        try:
+            return retrying(litellm.completion, model=self.litellm_model, messages=messages, **kwargs)
+        except Exception as last:
+            raise SamplingError(
+                f"sampling {self.litellm_model!r} failed after {self.retries + 1} attempts: "
+                f"{type(last).__name__}: {last}. Check the model name, credentials and api_base."
+            ) from last
 
     def _count(self, text: str) -> int:
         import litellm
