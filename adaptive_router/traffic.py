@@ -6,16 +6,24 @@ that neither side imports the other.
 
 Why the writer looks the way it does:
 
-- **Safe across threads and processes.** A proxy runs many requests at once and may run several
-  worker processes on one log. Each line is written with ONE ``os.write`` to a file opened with
-  ``O_APPEND`` (the kernel appends it atomically at the end), while holding an exclusive
-  ``fcntl.flock`` on a sidecar lock file (``<log>.lock``). The lock also makes the size check and
-  the rotation atomic: no process writes into a file that another is renaming. The lock file is
-  opened per write (not once per writer) because a flock taken through a descriptor inherited
-  across ``fork`` would be shared with the child and exclude nothing.
-- **Size-rotated.** When a line would push the log past ``max_bytes``, ``log`` becomes ``log.1``,
-  ``log.1`` becomes ``log.2``... and the oldest beyond ``backups`` is deleted (the scheme of
-  Python's ``RotatingFileHandler``, made process-safe by the lock).
+- **Safe across threads and processes.** A proxy runs many requests at once, and LiteLLM's
+  ``--num_workers N``, gunicorn workers and separate replicas are several processes on one log.
+  Each line is written with ONE ``os.write`` to a file opened with ``O_APPEND`` (the kernel
+  appends it at the end), while holding an exclusive lock on a sidecar lock file
+  (``<log>.lock``, :func:`adaptive_router.file_lock.exclusive_file_lock`: the ``filelock``
+  library's native lock, so Windows is covered too). The lock also makes the size check, the
+  rotation and the append one step: two processes never both rotate (the second sees the fresh,
+  small file), and no process writes into a file another has renamed away, because the log is
+  opened by path for every append, under the lock, never kept open.
+- **Size-rotated, with** ``logging.handlers.RotatingFileHandler`` **'s naming and trigger**
+  (``max_bytes`` is its ``maxBytes``, ``backups`` its ``backupCount``). When a line would bring
+  the log to ``max_bytes`` or more, ``log.N-1`` becomes ``log.N`` ... ``log`` becomes ``log.1`` and
+  the oldest beyond ``backups`` is deleted; :func:`read_traffic_log` reads ``log.N`` ... ``log.1``,
+  ``log``, oldest first. One difference, on purpose: ``backups: 0`` with a ``max_bytes`` starts
+  the log afresh when it is full, where ``RotatingFileHandler`` with ``backupCount=0`` never rolls
+  over and lets the file grow without bound; a size cap on a log of every request must hold.
+  The handler itself is not used: it keeps its file open and rotates without a cross-process
+  lock, so two processes would both rotate and keep writing into renamed files.
 - **Secrets redacted, by a policy users set** (:class:`RedactionPolicy`, issue 16). Keys (on by
   default): values under keys such as ``api_key`` or ``Authorization`` become ``"[REDACTED]"``
   anywhere in the line, and key-shaped strings inside any text (``sk-...``, ``Bearer ...``, AWS
@@ -329,7 +337,7 @@ class TrafficLogWriter:
     Parameters
     ----------
     path: the log file (its folder is created).
-    max_bytes: rotate when a line would make the file larger than this; 0 never rotates.
+    max_bytes: rotate when a line would bring the file to this size or more; 0 never rotates.
     backups: how many rotated files (``path.1`` ... ``path.N``) to keep.
     redaction: what a line keeps and masks (:class:`RedactionPolicy`; default: keys masked,
         everything else kept).
@@ -363,7 +371,6 @@ class TrafficLogWriter:
         if not isinstance(line, TrafficLogLine):
             line = TrafficLogLine.model_validate(dict(line))
         data = (line.to_json(self.redaction) + "\n").encode("utf-8")
-        # on Windows (no fcntl) the in-process lock and O_APPEND remain
         with self._thread_lock, exclusive_file_lock(self.lock_path):
             self._rotate_if_needed(len(data))
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -381,7 +388,7 @@ class TrafficLogWriter:
             size = self.path.stat().st_size
         except FileNotFoundError:
             return
-        if size == 0 or size + incoming <= self.max_bytes:
+        if size == 0 or size + incoming < self.max_bytes:  # RotatingFileHandler's test
             return
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
