@@ -45,10 +45,18 @@ class ServedPlan:
     def keys(self) -> list[str]:
         return [c.key for c in self.steps]
 
-    def as_state(self) -> dict[str, Any]:
-        """A JSON-able form (the proxy keeps it in the request's metadata between hooks)."""
-        return {"steps": self.keys, "propensities": self.propensities,
-                "accept": self.policy.accept, "budget_usd": self.policy.budget_usd}
+    def served_by(self, decision: Decision) -> ServedPlan:
+        """The plan from the candidate that really served step 1 (a LiteLLM failover may have
+        replaced the planned one): a dearer candidate skips the planned steps it already covers."""
+        first = decision.candidate
+        costs = decision.expected_costs_usd
+        rest = [c for c in self.steps[1:]
+                if c.key != first.key and costs.get(c.key, np.inf) > costs.get(first.key, 0.0)]
+        steps = [first, *rest]
+        policy = CascadePolicy(accept=self.policy.accept, max_steps=len(steps),
+                               budget_usd=self.policy.budget_usd)
+        return ServedPlan(steps=steps, propensities=[self.propensities[0]] + [1.0] * len(rest),
+                          decision=decision, policy=policy)
 
 
 def _trim(keys: list[Candidate], room: int) -> list[Candidate]:

@@ -389,19 +389,6 @@ class RoutingService:
         return plan_served_cascade(policy, decision, epsilon=eps or 0.0,
                                    seed=self._next_seed() if eps else None, explore=explore)
 
-    def served_plan(self, state: Mapping[str, Any], decision: Decision) -> ServedPlan:
-        """A plan back from :meth:`ServedPlan.as_state` (the proxy keeps JSON between its hooks);
-        step 1 is the candidate that really served (a LiteLLM fallback may have replaced it)."""
-        first = decision.candidate
-        costs = decision.expected_costs_usd
-        # a fallback to a dearer candidate skips the planned steps it already covers
-        rest = [c for c in (Candidate.from_key(k) for k in state["steps"][1:])
-                if c.key != first.key and costs.get(c.key, np.inf) > costs.get(first.key, 0.0)]
-        steps = [first, *rest]
-        policy = CascadePolicy(accept=state["accept"], max_steps=len(steps), budget_usd=state.get("budget_usd"))
-        return ServedPlan(steps=steps, propensities=[state["propensities"][0]] + [1.0] * len(rest),
-                          decision=decision, policy=policy)
-
     async def arun_cascade(self, prompt: str, plan: ServedPlan, first: DrawnStep,
                            draw: Callable[[Candidate, int], Awaitable[DrawnStep]]) -> ServedCascade:
         """Run ``plan`` from its drawn first step; ``draw`` draws and accounts a later step.

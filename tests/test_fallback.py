@@ -127,9 +127,9 @@ def _response(group):
 
 def test_litellm_plan_and_accounting_of_a_fallback() -> None:
     from adaptive_router.integrations.litellm_plugin.failover import (
-        account_fallback,
-        plan_fallbacks,
-        served_fallback,
+        account_failover,
+        plan_failover,
+        served_failover,
         served_group,
     )
 
@@ -138,16 +138,16 @@ def test_litellm_plan_and_accounting_of_a_fallback() -> None:
     draw = rt._next_seed
     rt._next_seed = lambda: seeds.append(1) or draw()  # type: ignore[method-assign]
     d = decide(ThresholdPolicy(0.65))
-    plan = plan_fallbacks(rt, d, {"threshold": 0.65})
+    plan = plan_failover(rt, d, {"threshold": 0.65})
     assert plan == [{"model": "medium-group", "n": 1}, {"model": "large-group", "n": 1}]
     assert seeds == []  # the fallback order never explores
     assert isinstance(rt.policy_for({"threshold": 0.65}), EpsilonExploration) and seeds == [1]
     assert served_group(_response("small-group")) == "small-group"
     assert served_group(object()) is None
-    assert served_fallback(_response("small-group"), "small-group", plan) is None  # no fallback
-    entry = served_fallback(_response("large-group"), "small-group", plan)
+    assert served_failover(_response("small-group"), "small-group", plan) is None  # no fallback
+    entry = served_failover(_response("large-group"), "small-group", plan)
     assert entry == {"model": "large-group", "n": 1}
-    served, group = account_fallback(rt, d, "small-group", entry)
+    served, group = account_failover(rt, d, "small-group", entry)
     assert served.candidate.key == "large#1" and group == "large-group"
     assert "fallback: small#3 failed, served by large#1" in served.reason
     assert served.predictions == d.predictions  # what the router said is kept

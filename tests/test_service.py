@@ -103,12 +103,11 @@ def test_log_line_with_the_cascade(tmp_path) -> None:
 def test_a_fallback_to_a_dearer_candidate_skips_the_steps_it_covers() -> None:
     svc = service(cascade=CascadeConfig())
     plan = svc.plan_cascade(svc.decide("What is 2 plus 2?", {"epsilon": 0.0}), {}, svc.cascade_policy({}))
-    state = plan.as_state()
-    assert state["steps"] == ["weak#3", "strong#1"]
+    assert plan.keys == ["weak#3", "strong#1"]
     served_by_strong = plan.decision.model_copy(update={"candidate": Candidate.from_key("strong#1")})
-    again = svc.served_plan(state, served_by_strong)
+    again = plan.served_by(served_by_strong)
     assert again.keys == ["strong#1"] and again.propensities == [1.0]
-    assert svc.served_plan(state, plan.decision).keys == ["weak#3", "strong#1"]
+    assert plan.served_by(plan.decision).keys == ["weak#3", "strong#1"]
 
 
 def test_cascade_steps_must_be_fleet_candidates() -> None:

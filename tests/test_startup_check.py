@@ -65,6 +65,6 @@ def test_policy_with_accept_and_epsilon_passes_the_check(tmp_path) -> None:
     ("../../etc/passwd is relative", "../../etc/passwd is relative"),
 ])
 def test_absolute_paths_are_cut_from_client_messages(text, expected) -> None:
-    from adaptive_router.integrations.litellm_plugin.proxy_hook import scrub_paths
+    from adaptive_router.integrations.litellm_plugin.proxy_errors import scrub_paths
 
     assert scrub_paths(text) == expected

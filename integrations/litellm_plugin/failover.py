@@ -1,12 +1,13 @@
-"""Fallback inside the LiteLLM proxy plugin: LiteLLM performs it, the plugin plans and reports it.
+"""Deployment failover inside the LiteLLM proxy plugin: LiteLLM performs it, the plugin plans and
+reports it.
 
-Before the call, :func:`plan_fallbacks` turns a routing decision into LiteLLM's per-request
-``fallbacks`` list (the same policy's next choices once the chosen model is removed, within the
-request's budget; see :mod:`adaptive_router.fallback`), so that when the chosen deployment errors
+Before the call, :func:`plan_failover` turns a routing decision into LiteLLM's per-request
+``fallbacks`` list (LiteLLM's name for failover targets): the same policy's next choices once the
+chosen model is removed, within the request's budget (see :mod:`adaptive_router.fallback`), so that when the chosen deployment errors
 or times out the LiteLLM router itself moves on, with its own retries, cooldowns and logging.
 
-After the call, :func:`served_fallback` reads which model group really answered (LiteLLM's
-``x-litellm-model-group`` response header) and :func:`account_fallback` rewrites the decision to
+After the call, :func:`served_failover` reads which model group really answered (LiteLLM's
+``x-litellm-model-group`` response header) and :func:`account_failover` rewrites the decision to
 the candidate that served it, so that best-of-n, the cost and the traffic log describe what was
 really paid for, and says so in the decision's reason and in the proxy's log.
 """
@@ -23,7 +24,7 @@ from adaptive_router.fallback import DEFAULT_MAX_FALLBACKS, fallback_candidates,
 log = logging.getLogger("adaptive_router.litellm")
 
 
-def plan_fallbacks(runtime: Any, decision: Decision, knob: Mapping[str, float],
+def plan_failover(runtime: Any, decision: Decision, knob: Mapping[str, float],
                    max_fallbacks: int = DEFAULT_MAX_FALLBACKS) -> list[dict[str, Any]]:
     """LiteLLM ``fallbacks`` for ``decision``: ``[{"model": group, "n": n}, ...]``, best first.
 
@@ -95,7 +96,7 @@ def served_group(response: Any) -> str | None:
     return group if isinstance(group, str) and group else None
 
 
-def served_fallback(response: Any, requested_group: str,
+def served_failover(response: Any, requested_group: str,
                     fallbacks: Sequence[Mapping[str, Any]] | None) -> Mapping[str, Any] | None:
     """The fallback entry that served ``response``, or None when the chosen group did."""
     group = served_group(response)
@@ -107,7 +108,7 @@ def served_fallback(response: Any, requested_group: str,
     return {"model": group, "n": None}
 
 
-def account_fallback(runtime: Any, decision: Decision, requested_group: str,
+def account_failover(runtime: Any, decision: Decision, requested_group: str,
                      entry: Mapping[str, Any], texts: int | None = None) -> tuple[Decision, str]:
     """The decision rewritten to the candidate that served the request, and its group.
 

@@ -13,17 +13,30 @@ master key (the proxy refuses well-known defaults), waits for ``/health/liveline
 resident memory, and stops it (SIGTERM, then SIGKILL) on exit. :func:`run_load` is a bounded
 asyncio + httpx client: at most ``total`` requests and ``time_limit_s`` seconds, ``concurrency``
 in flight, one latency per request, client time included (as a user sees it).
+
+Several worker processes (``num_workers=2``; ``server="gunicorn"`` for ``--run_gunicorn``): LiteLLM
+passes the config to its workers through the ``WORKER_CONFIG`` environment variable (the config
+path; the workers inherit the working directory), and each worker loads config.yaml, the plugin
+and its router for itself. Two settings are added for them, see :class:`LiteLLMProxy`:
+uvicorn's worker health check gets time to pass (``--timeout_worker_healthcheck``; without it
+``--num_workers 2`` restarts its workers forever on a busy machine), and each proxy gets a
+Prometheus multiprocess folder of its own (LiteLLM's default, one fixed folder under /tmp, is wiped
+by every multi-worker proxy that starts).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +48,13 @@ import numpy as np
 from adaptive_router.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
+#: The ASGI servers :class:`LiteLLMProxy` can run LiteLLM under (``litellm --run_gunicorn``).
+SERVERS = ("uvicorn", "gunicorn")
+#: Seconds a uvicorn worker gets to answer its supervisor's health check (see :class:`LiteLLMProxy`).
+WORKER_HEALTHCHECK_S = 120
+#: The plugin's log line format when ``plugin_log_level`` is set: the process id tells workers apart.
+PLUGIN_LOG_FORMAT = "%(asctime)s pid=%(process)d %(name)s %(levelname)s: %(message)s"
+_PID_LINE = re.compile(r"\bpid=(\d+) adaptive_router\S* \w+: (.*)$")
 
 
 def new_master_key() -> str:
@@ -67,6 +87,18 @@ class LiteLLMProxy:
         :meth:`log_text` when something fails.
     startup_timeout_s: how long to wait for ``/health/liveliness``.
     cwd: the working directory of the process.
+    num_workers: worker processes (``litellm --num_workers``); each loads the config, the plugin
+        and the router itself, and all share the port.
+    server: ``uvicorn`` (LiteLLM's default) or ``gunicorn`` (``--run_gunicorn``: a gunicorn master
+        that imports the app once and forks uvicorn workers).
+    worker_healthcheck_s: with uvicorn and ``num_workers > 1``, the seconds a worker has to answer
+        its supervisor's health check (``--timeout_worker_healthcheck``). uvicorn's default, 5 s,
+        also covers a new worker's start: a spawned worker first re-imports ``litellm`` (~2.5 s of
+        CPU) before it can answer, and on a busy 2-core machine it misses the 5 s, is killed as
+        hung and replaced by another that misses it too ("Child process [...] died", forever).
+    plugin_log_level: also write the plugin's log (logger ``adaptive_router``) at this level, each
+        line with its process id (uvicorn only: a ``--log_config`` that each worker applies), so
+        that :meth:`plugin_log` can tell workers apart. Default: the plugin's warnings, no ids.
     """
 
     def __init__(
@@ -77,10 +109,27 @@ class LiteLLMProxy:
         startup_timeout_s: float = 120.0,
         cwd: str | Path | None = None,
         port: int | None = None,
+        num_workers: int = 1,
+        server: str = "uvicorn",
+        worker_healthcheck_s: int = WORKER_HEALTHCHECK_S,
+        plugin_log_level: str | None = None,
     ) -> None:
         self.config = Path(config)
         if not self.config.exists():
             raise ConfigError(f"proxy config {self.config} does not exist")
+        if num_workers < 1 or server not in SERVERS:
+            raise ConfigError(f"num_workers must be >= 1 and server one of {', '.join(SERVERS)}, "
+                              f"got {num_workers} and {server!r}")
+        if plugin_log_level is not None and server != "uvicorn":
+            raise ConfigError("plugin_log_level needs server='uvicorn' (LiteLLM passes --log_config "
+                              "to uvicorn only)")
+        self.num_workers = int(num_workers)
+        self.server = server
+        self.worker_healthcheck_s = int(worker_healthcheck_s)
+        self.plugin_log_level = plugin_log_level
+        self._scratch: Path | None = None  # per-proxy files (log config, Prometheus folder)
+        #: the Prometheus multiprocess folder of a multi-worker proxy (one file per worker process)
+        self.prometheus_dir: Path | None = None
         self.extra_env = dict(env or {})
         self.port = port or free_port()
         self.master_key = new_master_key()
@@ -118,7 +167,7 @@ class LiteLLMProxy:
         env.pop("DATABASE_URL", None)
         env.update(self.extra_env)
         cmd = _litellm_command() + ["--config", str(self.config), "--host", LOOPBACK,
-                                    "--port", str(self.port)]
+                                    "--port", str(self.port)] + self._server_args(env)
         log = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -132,6 +181,43 @@ class LiteLLMProxy:
             self.stop()
             raise
         return self
+
+    def _server_args(self, env: dict[str, str]) -> list[str]:
+        """The command-line options (and environment) of the worker setup asked for."""
+        args: list[str] = []
+        if self.num_workers > 1 or self.plugin_log_level is not None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="litellm-proxy-"))
+        if self.num_workers > 1:
+            args += ["--num_workers", str(self.num_workers)]
+            if self.server == "uvicorn":
+                args += ["--timeout_worker_healthcheck", str(self.worker_healthcheck_s)]
+            if "PROMETHEUS_MULTIPROC_DIR" in self.extra_env:
+                self.prometheus_dir = Path(self.extra_env["PROMETHEUS_MULTIPROC_DIR"])
+            else:
+                assert self._scratch is not None
+                self.prometheus_dir = self._scratch / "prometheus"
+                self.prometheus_dir.mkdir()
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.prometheus_dir)
+        if self.server == "gunicorn":
+            args.append("--run_gunicorn")
+        if self.plugin_log_level is not None:
+            assert self._scratch is not None
+            args += ["--log_config", str(self._write_log_config(self._scratch / "log_config.json"))]
+        return args
+
+    def _write_log_config(self, path: Path) -> Path:
+        """uvicorn's own logging config plus a handler for the plugin's logger (with the pid)."""
+        from uvicorn.config import LOGGING_CONFIG
+
+        config = json.loads(json.dumps(LOGGING_CONFIG))
+        config["formatters"]["adaptive_router"] = {"format": PLUGIN_LOG_FORMAT}
+        config["handlers"]["adaptive_router"] = {"class": "logging.StreamHandler",
+                                                 "formatter": "adaptive_router",
+                                                 "stream": "ext://sys.stderr"}
+        config["loggers"]["adaptive_router"] = {"handlers": ["adaptive_router"], "propagate": False,
+                                                "level": str(self.plugin_log_level).upper()}
+        path.write_text(json.dumps(config), encoding="utf-8")
+        return path
 
     def _wait_ready(self) -> None:
         import httpx
@@ -178,6 +264,10 @@ class LiteLLMProxy:
             except ProcessLookupError:
                 pass
             proc.wait(5)
+        finally:
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+                self._scratch = None
 
     def __enter__(self) -> LiteLLMProxy:
         """Start the proxy unless it already runs (``with LiteLLMProxy(...).start() as p`` must not
@@ -208,6 +298,36 @@ class LiteLLMProxy:
             except psutil.NoSuchProcess:
                 pass
         return total
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the worker processes, or the proxy itself when it
+        runs one (multiprocessing's resource tracker is not a worker)."""
+        import psutil
+
+        if self.process is None:
+            return []
+        try:
+            children = psutil.Process(self.process.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        workers = []
+        for child in children:
+            try:
+                if "resource_tracker" not in " ".join(child.cmdline()):
+                    workers.append(child.pid)
+            except psutil.Error:
+                pass
+        return sorted(workers) if self.num_workers > 1 else [self.process.pid]
+
+    def plugin_log(self, contains: str = "") -> list[tuple[int, str]]:
+        """(process id, message) of the plugin's log lines that contain ``contains``; needs
+        ``plugin_log_level``."""
+        out = []
+        for line in self.log_text().splitlines():
+            m = _PID_LINE.search(line)
+            if m and contains in m.group(2):
+                out.append((int(m.group(1)), m.group(2)))
+        return out
 
     def log_text(self) -> str:
         try:

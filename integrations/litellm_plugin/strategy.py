@@ -143,7 +143,7 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
             params = {k: request_kwargs[k] for k in ESCALATION_PARAMS if request_kwargs.get(k) is not None}
             self._remember(call_id, {"decision": decision, "group": group, "messages": messages,
                                      "knob": knob, "alias": model, "t0": t0, "params": params,
-                                     "cascade": plan.as_state() if plan is not None else None})
+                                     "cascade": plan})
         return deployment
 
     def _remember(self, call_id: str, state: dict[str, Any]) -> None:
@@ -260,7 +260,7 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
                        first: RoutedResult) -> tuple[RoutedResult, RoutedResult]:
         """Escalate through this strategy's ``litellm.Router`` (each step's model group, the
         call's own sampling parameters); see :meth:`AdaptiveRuntime.acascade`."""
-        plan = self.runtime.served_plan(state["cascade"], state["decision"])
+        plan = state["cascade"].served_by(state["decision"])
 
         async def call(group: str, n: int, index: int) -> Any:
             kwargs = dict(state["params"])

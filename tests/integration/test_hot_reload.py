@@ -94,7 +94,7 @@ def test_router_folder_replaced_under_load(tmp_path) -> None:
 
 @pytest.mark.parametrize("same", [True, False])
 def test_folder_hash_sees_content_not_times(tmp_path, same) -> None:
-    from adaptive_router.integrations.litellm_plugin.proxy_hook import folder_hash
+    from adaptive_router.integrations.litellm_plugin.runtime_holder import folder_hash
 
     a = CheapestRouter(KEYS).save_pretrained(tmp_path / "a")
     b = tmp_path / "b"

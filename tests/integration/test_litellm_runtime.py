@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from adaptive_router.integrations.litellm_plugin.proxy_hook import (
-    _attach_to_stream_end,
-    _chunk_text_and_usage,
+from adaptive_router.integrations.litellm_plugin.api_adapters import (
     anthropic_input_messages,
     responses_input_messages,
 )
@@ -16,6 +14,7 @@ from adaptive_router.integrations.litellm_plugin.runtime import (
     fleet_with_deployment_prices,
     per_sample_tokens,
 )
+from adaptive_router.integrations.litellm_plugin.streams import attach_to_stream_end, chunk_text_and_usage
 from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices, Usage
 
 from adaptive_router.domain import Fleet
@@ -78,15 +77,15 @@ def test_stream_end_carries_the_report() -> None:
     end = ModelResponseStream(choices=[StreamingChoices(index=0, delta=Delta(), finish_reason="stop")])
     usage_chunk = ModelResponseStream(choices=[])
     usage_chunk.usage = Usage(prompt_tokens=3, completion_tokens=1, total_tokens=4)
-    assert _chunk_text_and_usage(text) == ("Hi", None, False)
-    assert _chunk_text_and_usage(end)[2] is True
-    assert _chunk_text_and_usage(usage_chunk)[1].completion_tokens == 1
+    assert chunk_text_and_usage(text) == ("Hi", None, False)
+    assert chunk_text_and_usage(end)[2] is True
+    assert chunk_text_and_usage(usage_chunk)[1].completion_tokens == 1
     # the plugin asked for usage: the finish chunk gets it (the usage-only chunk is dropped)
-    _attach_to_stream_end([end, usage_chunk], {"n": 1}, usage_chunk.usage, injected=True)
+    attach_to_stream_end([end, usage_chunk], {"n": 1}, usage_chunk.usage, injected=True)
     assert end.adaptive_router == {"n": 1} and end.usage.total_tokens == 4
     # the client asked for usage: its usage chunk carries the report
     end2 = ModelResponseStream(choices=[StreamingChoices(index=0, delta=Delta(), finish_reason="stop")])
-    _attach_to_stream_end([end2, usage_chunk], {"n": 2}, usage_chunk.usage, injected=False)
+    attach_to_stream_end([end2, usage_chunk], {"n": 2}, usage_chunk.usage, injected=False)
     assert usage_chunk.adaptive_router == {"n": 2} and not hasattr(end2, "adaptive_router")
 
 
