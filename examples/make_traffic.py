@@ -8,7 +8,7 @@ every served answer against CHAMP's reference answer into a feedback file, and p
 
     .venv/bin/python examples/make_traffic.py                      # 270 x 4 = 1,080 requests
     .venv/bin/adaptive-router retrain --logs runs/traffic/traffic.jsonl --base runs/demo/router \\
-        --feedback runs/traffic/feedback.jsonl --out docs/retrain_report
+        --feedback runs/traffic/feedback.jsonl --out runs/retrain_report
 
 The router and reward model were fit on CHAMP's train split, so part of this traffic repeats
 prompts they saw; the retraining report's held-out traffic is split by prompt either way.
@@ -21,11 +21,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from adaptive_router.training.retrain.reference_feedback import grade_against_references
 from demo import (
     DEFAULT_OUT,
     ROOT,
     SAMPLES_PER_MODEL,
-    grade_feedback,
     keep_samples,
     serve_traffic,
     summarise_traffic,
@@ -64,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
                                verbose=False)
     summarise_traffic(results, fleet)
     refs = {r.prompt: str(r.meta["answer"]) for r in ds.records}
-    feedback, acc = grade_feedback(log, refs, out / "feedback.jsonl")
+    feedback, acc = grade_against_references(log, refs, out / "feedback.jsonl")
     print(f"traffic log: {log} ({sum(1 for _ in log.open())} lines); feedback: {feedback} "
           f"({acc:.1%} of served answers correct)")
     print(f"next: adaptive-router retrain --logs {log} --base {demo / 'router'} "
-          f"--feedback {feedback} --out docs/retrain_report")
+          f"--feedback {feedback} --out runs/retrain_report")
     return 0
 
 

@@ -1,11 +1,11 @@
 """Train a BEST-Route router for a fleet from records built with `adaptive-router data build`.
 
     adaptive-router data build --prompts examples/local_prompts.jsonl \
-        --fleet examples/local_fleet.yaml --n 4 --scorer answer-checker --out /tmp/local_records.jsonl
-    python examples/train_local_router.py --records /tmp/local_records.jsonl \
-        --fleet examples/local_fleet.yaml --out /tmp/local-router
+        --fleet examples/local_fleet.yaml --n 4 --scorer answer-checker --out runs/local/records.jsonl
+    python examples/train_local_router.py --records runs/local/records.jsonl \
+        --fleet examples/local_fleet.yaml --out runs/local/router
     adaptive-router route "Tom has 3 boxes of 4 pens. How many pens?" \
-        --fleet examples/local_fleet.yaml --router /tmp/local-router --execute
+        --fleet examples/local_fleet.yaml --router runs/local/router --execute
 
 The fleet's reward model scores every recorded sample (score ``proxy_rm``), so the router's
 labels are bootstrapped best-of-n with the same reward model that keeps the best sample when

@@ -6,9 +6,9 @@ two-model fleet, so both models get traffic) and the lines are written by the pl
 up: their token counts are drawn at random, so no model is called. Every tenth request is a
 cascade that escalated to the reference; a feedback file rates some requests.
 
-    python examples/savings/make_traffic.py /tmp/traffic
-    adaptive-router report --logs /tmp/traffic/replica1.jsonl --logs /tmp/traffic/replica2.jsonl \
-        --feedback /tmp/traffic/feedback.jsonl --out /tmp/savings
+    python examples/savings/make_traffic.py runs/savings
+    adaptive-router report --logs runs/savings/replica1.jsonl --logs runs/savings/replica2.jsonl \
+        --feedback runs/savings/feedback.jsonl --out runs/savings/report
 """
 
 from __future__ import annotations
@@ -67,4 +67,4 @@ def main(out: Path, requests: int = 400, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/traffic"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/savings"))

@@ -1,6 +1,6 @@
 """Prepare the CHAMP replay example: test-split Records and a BEST-Route router trained on train.
 
-    .venv/bin/python examples/litellm/champ/prepare.py [--out /tmp/adaptive-router-champ]
+    .venv/bin/python examples/litellm/champ/prepare.py [--out runs/champ]
 
 CHAMP (the ``champ-dataset`` package: competition math with 9 recorded answers per problem from
 GPT-3.5, GPT-4, GPT-4 Turbo and PaLM 2) is loaded with ``adaptive_router.training.loaders``; the
@@ -27,7 +27,7 @@ from adaptive_router.domain import Fleet  # noqa: E402
 from adaptive_router.records import write_records  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = Path("/tmp/adaptive-router-champ")
+DEFAULT_OUT = Path("runs/champ")  # relative: the repository root, as config.yaml
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base-url", default="http://127.0.0.1:4000")
     p.add_argument("--key", default=os.environ.get("LITELLM_MASTER_KEY"))
-    p.add_argument("--records", type=Path, default=Path("/tmp/adaptive-router-champ/records.jsonl"))
+    p.add_argument("--records", type=Path, default=Path("runs/champ/records.jsonl"))
     p.add_argument("--thresholds", type=lambda s: [float(x) for x in s.split(",")],
                    default=[0.3, 0.5, 0.7, 0.9])
     p.add_argument("--concurrency", type=int, default=8)
