@@ -7,6 +7,7 @@ as a trained one (encode the prompt, one matrix product), so the load is realist
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -30,7 +31,9 @@ def prompts(count: int, words: int = 20, seed: int = 0) -> list[str]:
     return [f"{i}: " + " ".join(rng.choice(WORDS, size=words - 1)) for i in range(count)]
 
 
-def start_load_proxy(work: Path, texts: list[str]) -> LiteLLMProxy:
+def start_load_proxy(work: Path, texts: list[str], **proxy_options: Any) -> LiteLLMProxy:
+    """The load proxy, started; ``proxy_options`` go to :class:`LiteLLMProxy` (``num_workers=2``,
+    ``server="gunicorn"``...)."""
     records = write_replay_records(work / "records.jsonl", texts, ["strong", "weak"])
     (work / "fleet.yaml").write_text(yaml.safe_dump({
         "reference": "strong", "selector": "first",
@@ -46,7 +49,7 @@ def start_load_proxy(work: Path, texts: list[str]) -> LiteLLMProxy:
         plugin={"fleet": str(work / "fleet.yaml"), "router": str(work / "router"),
                 "traffic_log": str(work / "traffic.jsonl")})
     return LiteLLMProxy(config, env={"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records)},
-                        log_path=work / "proxy.log").start()
+                        log_path=work / "proxy.log", **proxy_options).start()
 
 
 def chat(text: str) -> dict:
