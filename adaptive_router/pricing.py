@@ -1,67 +1,39 @@
 """Prices and token counts, offline.
 
-Prices come from LiteLLM's bundled price map (the JSON file shipped inside the ``litellm``
-package, read directly so that pricing never imports LiteLLM nor fetches a newer map), or from
-``litellm.model_cost`` when LiteLLM is already imported (so ``litellm.register_model`` and a
-proxy's ``model_info`` prices are seen). A fleet file may override any price.
+Prices come from LiteLLM's model map through its public ``litellm.get_model_info`` (LiteLLM is
+imported with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` unless the user chose otherwise, so the
+bundled map is used and no newer one is fetched); ``litellm.register_model`` and a proxy's
+``model_info`` prices are seen. A fleet file may override any price.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
-import json
 import logging
 import os
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from adaptive_router.errors import PriceNotFoundError
 
-_BUNDLED_MAP_NAME = "model_prices_and_context_window_backup.json"
-
-
-@functools.lru_cache(maxsize=1)
-def _bundled_price_map() -> dict[str, Any]:
-    """LiteLLM's bundled price map, read without importing LiteLLM (no network, ~40 ms)."""
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = Path(next(iter(spec.submodule_search_locations))) / _BUNDLED_MAP_NAME
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def price_map() -> dict[str, Any]:
-    """The live price map: LiteLLM's own when it is imported, else the bundled file."""
-    litellm = sys.modules.get("litellm")
-    live = getattr(litellm, "model_cost", None) if litellm is not None else None
-    if isinstance(live, dict) and live:
-        return live
-    return _bundled_price_map()
-
 
 def lookup_price(model: str) -> tuple[float, float]:
-    """(input $/token, output $/token) for ``model`` from the price map.
+    """(input $/token, output $/token) for ``model`` from LiteLLM's model map.
 
-    Tries the name as given, then without a ``provider/`` prefix. Raises
-    :class:`PriceNotFoundError` naming the two ways to set a price.
+    Asks ``litellm.get_model_info`` (LiteLLM's public lookup, which resolves provider prefixes
+    and aliases the way LiteLLM itself does when it bills a call, and sees models added with
+    ``litellm.register_model`` or a proxy's ``model_info``) for the name as given, then without
+    a ``provider/`` prefix. Raises :class:`PriceNotFoundError` naming the two ways to set a price.
     """
-    table = price_map()
+    litellm = _litellm_offline_and_quiet()
     names = [model]
     if "/" in model:
         names.append(model.split("/", 1)[1])
     for name in names:
-        entry = table.get(name)
-        if isinstance(entry, dict):
-            inp = entry.get("input_cost_per_token")
-            out = entry.get("output_cost_per_token")
-            if inp is not None and out is not None:
-                return float(inp), float(out)
+        info = _model_info(litellm, name)
+        if info is not None and _states_token_prices(litellm, info):
+            return float(info["input_cost_per_token"]), float(info["output_cost_per_token"])
     raise PriceNotFoundError(
         f"No price for model {model!r} in LiteLLM's price map. Set one in the fleet file, e.g.\n"
         f"  - name: {model}\n"
@@ -69,6 +41,35 @@ def lookup_price(model: str) -> tuple[float, float]:
         "or, in a LiteLLM config.yaml, add input_cost_per_token/output_cost_per_token to the "
         "deployment's model_info."
     )
+
+
+def _model_info(litellm: Any, name: str) -> Any:
+    """``litellm.get_model_info(name)``; for a name it cannot place, the map's entry of exactly
+    that name (``get_model_info`` needs a recognisable provider, and the map prices a few names
+    without one, e.g. ``jamba-1.5-large``, ``j2-mid``); else None.
+
+    LiteLLM prints a provider-list banner to stdout for a name without a provider; that would
+    corrupt the CLI's JSON output, so its debug output is suppressed for the lookup."""
+    suppressed = litellm.suppress_debug_info
+    litellm.suppress_debug_info = True
+    try:
+        return litellm.get_model_info(name)
+    except Exception:  # LiteLLM raises several types for a name it cannot place
+        entry = litellm.model_cost.get(name)
+        return {**entry, "key": name} if isinstance(entry, dict) else None
+    finally:
+        litellm.suppress_debug_info = suppressed
+
+
+def _states_token_prices(litellm: Any, info: Any) -> bool:
+    """Whether LiteLLM's entry states flat per-token prices. ``get_model_info`` reports 0 for a
+    price the entry does not state (tiered, per-second or per-image pricing), which would make
+    such a model silently free: the entry it resolved (``info["key"]`` in the public
+    ``litellm.model_cost``) must state both, else the user is asked for a price."""
+    entry = litellm.model_cost.get(info.get("key"))
+    if not isinstance(entry, dict):  # resolved outside the map: trust LiteLLM's answer
+        return info.get("input_cost_per_token") is not None and info.get("output_cost_per_token") is not None
+    return entry.get("input_cost_per_token") is not None and entry.get("output_cost_per_token") is not None
 
 
 class TokenCounter:
@@ -98,12 +99,17 @@ class TokenCounter:
         if self.tokenizer:
             return ("hf", self.tokenizer)
         try:
+            # LiteLLM has no public "which encoding does token_counter use for this model";
+            # these helpers are the ones token_counter itself calls, so a shared count is the
+            # count LiteLLM would give. Any change of its internals falls back below.
             from litellm.litellm_core_utils.token_counter import (
                 openai_tokenizer_encoding_name,
                 uses_legacy_message_accounting,
             )
 
             chosen = _litellm_tokenizer(self.model)
+            if chosen is None:
+                return ("model", self.model)
             if chosen.get("type") == "openai_tokenizer":
                 return ("tiktoken", openai_tokenizer_encoding_name(self.model),
                         uses_legacy_message_accounting(self.model))
@@ -193,17 +199,24 @@ _TOKENIZERS_LOCK = threading.Lock()
 
 
 def _litellm_tokenizer(model: str) -> Any:
-    """LiteLLM's tokenizer choice for ``model``, made once per process.
+    """LiteLLM's tokenizer choice for ``model``, made once per process; None when this LiteLLM
+    has no ``select_tokenizer`` (then the public ``litellm.token_counter`` chooses per call).
 
     ``litellm.token_counter`` re-selects the tokenizer on every call, and for a model whose
     Hugging Face tokenizer cannot be loaded (offline) it retries the load -- and logs -- every
     time before falling back to tiktoken: ~1 ms per count, most of a routing decision
-    (``make bench``). The selection (or its tiktoken fallback) does not change within a process.
+    (``make bench``; 1.7 ms against 0.05 ms for a Llama name). LiteLLM exposes the choice only
+    through ``litellm.utils.select_tokenizer``, which its token_counter itself calls, and passes
+    it back through token_counter's public ``custom_tokenizer``. The selection (or its tiktoken
+    fallback) does not change within a process.
     """
     chosen = _TOKENIZERS.get(model)
     if chosen is None:
         _litellm_offline_and_quiet()
-        from litellm.utils import select_tokenizer
+        try:
+            from litellm.utils import select_tokenizer
+        except ImportError:
+            return None
 
         with _TOKENIZERS_LOCK:
             chosen = _TOKENIZERS.get(model)

@@ -30,6 +30,28 @@ def test_unpriced_model_is_priced_from_litellms_map():
     assert Price.from_litellm("gpt-4o").input_per_token == pytest.approx(expected[0])
 
 
+def test_registered_model_is_priced_and_unmapped_names_print_nothing(capsys, monkeypatch):
+    """Prices come from LiteLLM's public lookup, so a model added with ``litellm.register_model``
+    (as a proxy's ``model_info`` does) is priced; an entry without flat token prices and a name
+    LiteLLM cannot place raise our error, and stdout stays clean (the CLI prints JSON there)."""
+    import litellm
+
+    monkeypatch.setattr(litellm, "model_cost", dict(litellm.model_cost))
+    litellm.register_model({"openai/test-registered-model": {
+        "input_cost_per_token": 1.5e-6, "output_cost_per_token": 4.5e-6,
+        "litellm_provider": "openai", "mode": "chat"}})
+    assert lookup_price("openai/test-registered-model") == pytest.approx((1.5e-6, 4.5e-6))
+    # an entry without flat per-token prices (tiered here) is not silently free
+    litellm.register_model({"openai/test-tiered-model": {
+        "litellm_provider": "openai", "mode": "chat", "tiered_pricing": [
+            {"input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7, "range": [0, 1e6]}]}})
+    with pytest.raises(PriceNotFoundError):
+        lookup_price("openai/test-tiered-model")
+    with pytest.raises(PriceNotFoundError):
+        lookup_price("nowhere-provider-xyz/private-model")
+    assert capsys.readouterr().out == ""
+
+
 def test_best_of_n_cost_counts_prompt_once_and_every_sample():
     # $2.50 / M input, $10.00 / M output; 1,000 prompt tokens, 3 samples of 500 output tokens:
     # 1000 x 2.5e-6 = $0.0025 once, plus 3 x 500 x 1e-5 = $0.015 -> $0.0175.
