@@ -180,6 +180,26 @@ def test_download_into_cache_from_a_server(shared_data: Path, tmp_path: Path,
         server.server_close()
 
 
+def test_download_of_a_missing_file_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP error status (here 404 from a real server with nothing to serve) is a failed
+    download, not a file of error text written into the cache."""
+    (tmp_path / "empty").mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "empty"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        monkeypatch.delenv("ADAPTIVE_ROUTER_DATA", raising=False)
+        monkeypatch.setenv("ADAPTIVE_ROUTER_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setattr(data_paths, "upstream_url", lambda source, rel: f"http://127.0.0.1:{port}/{rel}")
+        with pytest.raises(DataError, match="404"):
+            load_dataset("routellm-mtbench")
+        assert not list((tmp_path / "cache").rglob("*.jsonl"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _toy(n: int, split: str | None = None) -> RoutingDataset:
     from adaptive_router.domain import Fleet
 

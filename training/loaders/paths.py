@@ -15,11 +15,10 @@ cached, the error says which of the three to provide.
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
 from tqdm.auto import tqdm
 
 from adaptive_router.errors import DataError
@@ -94,27 +93,32 @@ def download_source(source: str, root: Path | None = None, timeout: float = 30.0
     """Fetch one source's files from its upstream repository into ``root`` (the cache).
 
     Files already present are kept; each file is written atomically. Raises DataError naming
-    the alternatives when the network is unreachable.
+    the alternatives when the network is unreachable or a file cannot be fetched (an HTTP error
+    status counts as a failure; redirects are followed). One httpx client serves every file, so
+    the ~60 files of a source share one connection.
     """
     root = root or cache_root()
     files = UPSTREAM_FILES[source]
     missing = [(rel, up) for rel, up in files.items() if not (root / rel).exists()]
-    for rel, up in tqdm(missing, desc=f"downloading {source}", unit="file", disable=len(missing) < 3):
-        url = upstream_url(source, up)
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - fixed https host
-                data = resp.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise DataError(
-                f"cannot download {source} from {url} ({exc}). This machine looks offline: "
-                f"pass --data-dir DIR (or set {ENV_VAR}=DIR) to a folder laid out like the "
-                "shared data folder (routellm/..., llmrouter/...)"
-            ) from None
-        tmp = target.with_suffix(target.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+    if not missing:
+        return root
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        for rel, up in tqdm(missing, desc=f"downloading {source}", unit="file", disable=len(missing) < 3):
+            url = upstream_url(source, up)
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                resp = client.get(url)
+                resp.raise_for_status()
+            except (httpx.HTTPError, OSError) as exc:
+                raise DataError(
+                    f"cannot download {source} from {url} ({exc}). This machine looks offline: "
+                    f"pass --data-dir DIR (or set {ENV_VAR}=DIR) to a folder laid out like the "
+                    "shared data folder (routellm/..., llmrouter/...)"
+                ) from None
+            tmp = target.with_suffix(target.suffix + ".part")
+            tmp.write_bytes(resp.content)
+            tmp.replace(target)
     return root
 
 
