@@ -27,6 +27,33 @@ data_app = typer.Typer(help="Build routing data (Records) from prompts and a fle
 app.add_typer(data_app, name="data")
 
 
+def _package_version() -> str:
+    """The installed distribution's version (the one pip reports, so a bug report names the
+    build actually running), else the source tree's when the package is imported uninstalled."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("adaptive-router")
+    except PackageNotFoundError:
+        from adaptive_router import __version__
+
+        return __version__
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"adaptive-router {_package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Per-prompt model and sample-count routing with best-of-n and dollar cost."""
+
+
 def _emit(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
