@@ -34,9 +34,10 @@ async def test_warmup_is_a_task_on_the_running_loop_only() -> None:
 
     from adaptive_router.integrations.litellm_plugin.proxy_hook import AdaptiveRouterProxyHook
 
+    before = {t.ident for t in threading.enumerate()}
     hook = AdaptiveRouterProxyHook()
     task = hook.runtimes.schedule_warmup(wait_s=0.2)
     assert task is not None and hook.runtimes.schedule_warmup() is task
     await task
     assert hook.runtimes.current is None
-    assert not [t for t in threading.enumerate() if t.name.startswith("adaptive-router")]
+    assert not [t.name for t in threading.enumerate() if t.ident not in before and t.name.startswith("adaptive-router")]

@@ -18,6 +18,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adaptive_router.integrations.litellm_plugin.api_adapters import CHAT_CALLS
+from adaptive_router.integrations.litellm_plugin.request_state import RequestState
+from adaptive_router.integrations.plugin_settings import PluginSettings
+
 from adaptive_router.domain import Candidate, Decision
 from adaptive_router.fallback import DEFAULT_MAX_FALLBACKS, fallback_candidates, litellm_fallbacks
 
@@ -126,3 +130,29 @@ def account_failover(runtime: Any, decision: Decision, requested_group: str,
                 decision.candidate.key, requested_group, served.key, group)
     reason = f"{decision.reason}; fallback: {decision.candidate.key} failed, served by {served.key}"
     return decision.model_copy(update={"candidate": served, "reason": reason}), group
+
+
+async def plan_request_failover(data: dict[str, Any], runtime: Any, state: RequestState,
+                                settings: PluginSettings, router: Any) -> None:
+    """Put LiteLLM ``fallbacks`` (deployment failover) on a chat call, streams included: a
+    connection that fails has sent the client nothing yet. A group LiteLLM is cooling down after
+    failures is skipped now rather than refused later; the state keeps what was planned."""
+    request = state.request
+    if not settings.failover or request.call not in CHAT_CALLS or "fallbacks" in data:
+        return
+    entries = plan_failover(runtime, state.decision, request.knob)
+    if request.stream:  # a stream's decision was taken among n = 1 candidates: so are these
+        entries = [{"model": f["model"], "n": 1} for f in entries if int(f.get("n") or 1) == 1]
+    if not entries:
+        return
+    if state.cascade is None:
+        cooling = await cooled_down_groups(router, [state.group, *(f["model"] for f in entries)])
+        if cooling:
+            state.decision, state.group, entries = skip_cooling(runtime, state.decision, state.group,
+                                                                entries, cooling)
+    state.failover = entries
+    data["fallbacks"] = [{"model": f["model"]} for f in entries] if request.stream else entries
+    if settings.failover_num_retries is not None and "num_retries" not in data:
+        # with a next candidate waiting, retrying a failed deployment (LiteLLM's default: 2
+        # retries with back-off, 4-7 s on a dead one) only delays the answer
+        data["num_retries"] = settings.failover_num_retries

@@ -54,6 +54,23 @@ def caller_identity(data: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(k, str) and (k.startswith("user_api_key") or k == "tags") and v is not None}
 
 
+def escalation(llm_router: Callable[[], Any], data: Mapping[str, Any], state: RequestState) -> Escalate:
+    """How a cascade step is called: through the proxy's own router (the step's model group: its
+    load balancing, retries and prices), charged to the caller's key, user and team."""
+    identity = caller_identity(data)
+
+    async def escalate(group: str, n: int, index: int, params: dict[str, Any]) -> Any:
+        kwargs = dict(params)
+        if n > 1:
+            kwargs["n"] = n
+        return await llm_router().acompletion(
+            model=group, messages=list(data.get("messages") or []),
+            metadata={**identity, "adaptive_router_cascade_step": index + 1,
+                      "adaptive_router_request_id": state.request_id}, **kwargs)
+
+    return escalate
+
+
 async def account_response(runtime: AdaptiveRuntime, data: dict[str, Any], state: RequestState,
                            response: Any, escalate: Escalate) -> RoutedResult:
     """Account a non-streamed response (and run its cascade), write the log line, and return

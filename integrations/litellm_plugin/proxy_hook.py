@@ -48,10 +48,8 @@ from adaptive_router.integrations.litellm_plugin.api_adapters import (
     metadata_bucket,
 )
 from adaptive_router.integrations.litellm_plugin.failover import (
-    cooled_down_groups,
-    plan_failover,
+    plan_request_failover,
     served_group,
-    skip_cooling,
 )
 from adaptive_router.integrations.litellm_plugin.logging_payload import (
     ROUTING_DECISION_KEY,
@@ -62,7 +60,7 @@ from adaptive_router.integrations.litellm_plugin.metrics import observe_decision
 from adaptive_router.integrations.litellm_plugin.post_call import (
     account_response,
     account_stream,
-    caller_identity,
+    escalation,
     log_failure,
 )
 from adaptive_router.integrations.litellm_plugin.proxy_errors import PluginMisconfigured, proxy_error
@@ -183,15 +181,15 @@ class AdaptiveRouterProxyHook(CustomLogger):
             raise PluginMisconfigured(f"the plugin is misconfigured: {exc}") from exc
         return decision, None
 
-    async def rewrite(self, data: dict, runtime: AdaptiveRuntime, request: RoutedRequest, decision: Decision,
-                plan: ServedPlan | None, generation: int) -> RequestState:
+    async def rewrite(self, data: dict, runtime: AdaptiveRuntime, request: RoutedRequest,
+                      decision: Decision, plan: ServedPlan | None, generation: int) -> RequestState:
         """Point the request at the decision's model group and n, plan its failover, and keep
         the request's state in its metadata for the hooks after the call."""
         group = runtime.group_of(decision.model)
         state = RequestState(request=request, decision=decision, group=group, decided_group=group,
                              request_id=str(data.get("litellm_call_id") or uuid.uuid4().hex),
                              generation=generation, cascade=plan)
-        await self._plan_failover(data, runtime, state)
+        await plan_request_failover(data, runtime, state, self.settings(), self._router_or_none())
         data["model"] = state.group
         if request.call in CHAT_CALLS:
             if state.decision.n > 1:
@@ -217,32 +215,6 @@ class AdaptiveRouterProxyHook(CustomLogger):
         observe_decision(request.alias, report["decision"], time.perf_counter() - request.t0)
         return state
 
-    async def _plan_failover(self, data: dict, runtime: AdaptiveRuntime, state: RequestState) -> None:
-        """LiteLLM ``fallbacks`` (deployment failover) for a chat call, streams included: a
-        connection that fails has sent the client nothing yet. A group cooling down after
-        failures is skipped now rather than refused later."""
-        settings = self.settings()
-        request = state.request
-        if not settings.failover or request.call not in CHAT_CALLS or "fallbacks" in data:
-            return
-        entries = plan_failover(runtime, state.decision, request.knob)
-        if request.stream:  # a stream's decision was taken among n = 1 candidates: so are these
-            entries = [{"model": f["model"], "n": 1} for f in entries if int(f.get("n") or 1) == 1]
-        if not entries:
-            return
-        if state.cascade is None:
-            cooling = await cooled_down_groups(self._router_or_none(),
-                                               [state.group, *(f["model"] for f in entries)])
-            if cooling:
-                state.decision, state.group, entries = skip_cooling(runtime, state.decision, state.group,
-                                                                    entries, cooling)
-        state.failover = entries
-        data["fallbacks"] = [{"model": f["model"]} for f in entries] if request.stream else entries
-        if settings.failover_num_retries is not None and "num_retries" not in data:
-            # with a next candidate waiting, retrying a failed deployment (LiteLLM's default: 2
-            # retries with back-off, 4-7 s on a dead one) only delays the answer
-            data["num_retries"] = settings.failover_num_retries
-
     async def async_logging_hook(self, kwargs: dict, result: Any, call_type: str) -> tuple[dict, Any]:
         return add_routing_decision(kwargs, result)
 
@@ -253,7 +225,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
             return None
         try:
             runtime = await self.runtimes.of_generation(state.generation)
-            result = await account_response(runtime, data, state, response, self._escalation(data, state))
+            result = await account_response(runtime, data, state, response, escalation(self.llm_router, data, state))
         except Exception as exc:  # the answer is already paid for: serve it, report the problem
             log.exception("adaptive_router: post-processing failed")
             state.result = {"error": f"{type(exc).__name__}: {exc}"}
@@ -269,22 +241,6 @@ class AdaptiveRouterProxyHook(CustomLogger):
         state.result = result.body()
         annotate(data, state.result)
         return response
-
-    def _escalation(self, data: dict, state: RequestState) -> Any:
-        """How a cascade step is called: through the proxy's own router (the step's model group:
-        its load balancing, retries and prices), charged to the caller's key, user and team."""
-        identity = caller_identity(data)
-
-        async def escalate(group: str, n: int, index: int, params: dict[str, Any]) -> Any:
-            kwargs = dict(params)
-            if n > 1:
-                kwargs["n"] = n
-            return await self.llm_router().acompletion(
-                model=group, messages=list(data.get("messages") or []),
-                metadata={**identity, "adaptive_router_cascade_step": index + 1,
-                          "adaptive_router_request_id": state.request_id}, **kwargs)
-
-        return escalate
 
     async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any,
                                                     response: Any, request_headers: Any = None,
