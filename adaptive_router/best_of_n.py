@@ -8,7 +8,7 @@ Three selectors, chosen per fleet (``selector:`` in the fleet file):
 - ``first``: no selection (the first sample).
 
 A failing reward model never fails the request: the first sample is kept and the reason is
-reported in :attr:`Selection.fallback`.
+reported in :attr:`Selection.selection_fallback`.
 
 :class:`BestOfN` runs the whole step: draw n samples with a sampler, select, and price the
 request (:class:`BestOfNResult`: best sample, all samples and scores, cost breakdown, latencies).
@@ -39,7 +39,7 @@ class Selection:
     scores: list[float] = field(default_factory=list)
     selector: str = "first"
     latency_s: float = 0.0
-    fallback: str | None = None
+    selection_fallback: str | None = None
 
 
 def select_best(
@@ -63,20 +63,20 @@ def select_best(
         counts = Counter(a for a in answers if a is not None)
         if not counts:
             return Selection(index=0, selector="majority", latency_s=time.perf_counter() - t0,
-                             fallback="no sample had an extractable final answer")
+                             selection_fallback="no sample had an extractable final answer")
         top = max(counts.values())
         index = next(i for i, a in enumerate(answers) if a is not None and counts[a] == top)
         return Selection(index=index, scores=[float(counts.get(a, 0)) if a else 0.0 for a in answers],
                          selector="majority", latency_s=time.perf_counter() - t0)
     if selector == "reward":
         if reward_model is None:
-            return Selection(index=0, selector="reward", fallback="no reward model configured")
+            return Selection(index=0, selector="reward", selection_fallback="no reward model configured")
         try:
             scores = [float(s) for s in reward_model.score_samples(prompt, list(texts))]
         except Exception as exc:  # the request must still be served: keep the first sample
             log.warning("reward model failed (%s); keeping the first sample", exc)
             return Selection(index=0, selector="reward", latency_s=time.perf_counter() - t0,
-                             fallback=f"reward model failed: {type(exc).__name__}: {exc}")
+                             selection_fallback=f"reward model failed: {type(exc).__name__}: {exc}")
         index = max(range(len(scores)), key=lambda i: scores[i])
         return Selection(index=index, scores=scores, selector="reward",
                          latency_s=time.perf_counter() - t0)
@@ -119,7 +119,7 @@ class BestOfNResult:
             "cost_usd": self.cost.total_usd,
             "sampling_latency_s": self.sampling_latency_s,
             "reward_latency_s": self.reward_latency_s,
-            "fallback": self.selection.fallback,
+            "selection_fallback": self.selection.selection_fallback,
         }
 
 
@@ -133,7 +133,7 @@ class BestOfN:
         sample's output, plus the reward model's cost when it is priced per scored pair.
     selector: ``reward``, ``majority`` or ``first`` (see :func:`select_best`).
     reward_model: needed by the ``reward`` selector (else the first sample is kept, and the
-        result's ``selection.fallback`` says so).
+        result's ``selection.selection_fallback`` says so).
     """
 
     def __init__(self, sampler: Sampler, price: Price, selector: str = "reward",

@@ -334,7 +334,7 @@ class RoutingService:
             rm = self.reward_model()
         except Exception as exc:  # a broken reward model must not fail requests
             log.warning("adaptive_router: reward model unavailable (%s); keeping the first sample", exc)
-            return Selection(index=0, selector=self.selector, fallback=f"reward model unavailable: {exc}")
+            return Selection(index=0, selector=self.selector, selection_fallback=f"reward model unavailable: {exc}")
         return select_best(prompt, list(texts), selector=self.selector, reward_model=rm)
 
     async def aselect(self, prompt: str, texts: Sequence[str]) -> Selection:

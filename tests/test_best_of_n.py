@@ -77,7 +77,7 @@ def test_best_of_n_keeps_the_argmax_and_prices_prompt_once() -> None:
 
 def test_best_of_n_falls_back_to_the_first_sample_when_the_reward_model_fails() -> None:
     res = BestOfN(ScriptedSampler(TEXTS), PRICE, reward_model=BrokenReward()).run("q", n=3)
-    assert res.best_index == 0 and "GPU fell over" in res.selection.fallback
+    assert res.best_index == 0 and "GPU fell over" in res.selection.selection_fallback
     assert res.cost.reward_cost_usd == 0.0
 
 

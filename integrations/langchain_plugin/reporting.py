@@ -89,7 +89,7 @@ def response_metadata(decision: Decision, samples: Samples, selection: Selection
         "selector": selection.selector,
         "selected_index": selection.index,
         "reward_scores": list(selection.scores),
-        "selection_fallback": selection.fallback,
+        "selection_fallback": selection.selection_fallback,
         "cost_usd": cost.total_usd,
         "cost": cost.as_dict(),
         "usage_source": samples.usage_source,

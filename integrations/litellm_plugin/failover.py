@@ -3,8 +3,9 @@ reports it.
 
 Before the call, :func:`plan_failover` turns a routing decision into LiteLLM's per-request
 ``fallbacks`` list (LiteLLM's name for failover targets): the same policy's next choices once the
-chosen model is removed, within the request's budget (see :mod:`adaptive_router.fallback`), so that when the chosen deployment errors
-or times out the LiteLLM router itself moves on, with its own retries, cooldowns and logging.
+chosen model is removed, within the request's budget (see :mod:`adaptive_router.failover`), so that when
+the chosen deployment errors or times out the LiteLLM router itself moves on, with its own
+retries, cooldowns and logging.
 
 After the call, :func:`served_failover` reads which model group really answered (LiteLLM's
 ``x-litellm-model-group`` response header) and :func:`account_failover` rewrites the decision to
@@ -23,21 +24,21 @@ from adaptive_router.integrations.litellm_plugin.request_state import RequestSta
 from adaptive_router.integrations.plugin_settings import PluginSettings
 
 from adaptive_router.domain import Candidate, Decision
-from adaptive_router.fallback import DEFAULT_MAX_FALLBACKS, fallback_candidates, litellm_fallbacks
+from adaptive_router.failover import DEFAULT_MAX_FAILOVERS, as_litellm_fallbacks, failover_candidates
 
 log = logging.getLogger("adaptive_router.litellm")
 
 
 def plan_failover(runtime: Any, decision: Decision, knob: Mapping[str, float],
-                   max_fallbacks: int = DEFAULT_MAX_FALLBACKS) -> list[dict[str, Any]]:
+                  max_failovers: int = DEFAULT_MAX_FAILOVERS) -> list[dict[str, Any]]:
     """LiteLLM ``fallbacks`` for ``decision``: ``[{"model": group, "n": n}, ...]``, best first.
 
     The fallback order follows the request's policy without exploration (no exploration seed
     is consumed): a failed deployment is replaced by the greedy next choice.
     """
     policy = runtime.policy_for({**dict(knob), "epsilon": 0.0})
-    cands = fallback_candidates(decision, policy, max_fallbacks=max_fallbacks)
-    return litellm_fallbacks(cands, runtime.group_of)
+    cands = failover_candidates(decision, policy, max_failovers=max_failovers)
+    return as_litellm_fallbacks(cands, runtime.group_of)
 
 
 async def cooled_down_groups(router: Any, groups: Sequence[str]) -> set[str]:

@@ -84,7 +84,7 @@ class RoutedResult:
     cost_usd: float
     input_cost_usd: float
     output_cost_usd: float
-    fallback: str | None = None
+    selection_fallback: str | None = None
     request_id: str = ""
     notes: list[str] = field(default_factory=list)
     #: the cascade's report (:func:`adaptive_router.served_cascade.cascade_report`) when one ran:
@@ -130,8 +130,8 @@ class RoutedResult:
             },
             "request_id": self.request_id,
         }
-        if self.fallback:
-            out["selection_fallback"] = self.fallback
+        if self.selection_fallback:
+            out["selection_fallback"] = self.selection_fallback
         if self.notes:
             out["notes"] = self.notes
         if self.cascade is not None:
@@ -268,7 +268,7 @@ class AdaptiveRuntime(RoutingService):
             samples=texts, scores=list(selection.scores), selector=selection.selector,
             prompt_tokens=int(prompt_tokens), output_tokens=outputs, cost_usd=cost.total_usd,
             input_cost_usd=cost.input_cost_usd, output_cost_usd=cost.output_cost_usd,
-            fallback=selection.fallback, request_id=request_id, notes=notes,
+            selection_fallback=selection.selection_fallback, request_id=request_id, notes=notes,
         )
 
     def traffic_line(self, request_id: str, decision: Decision, group: str,
@@ -276,7 +276,7 @@ class AdaptiveRuntime(RoutingService):
                      latency_s: float, error: str | None = None, **extra: Any) -> TrafficLogLine:
         """The traffic log line of one routed request (served, or failed with ``error``)."""
         if result is not None:
-            extra.update(selector=result.selector, selection_fallback=result.fallback,
+            extra.update(selector=result.selector, selection_fallback=result.selection_fallback,
                          input_cost_usd=result.input_cost_usd, output_cost_usd=result.output_cost_usd,
                          notes=result.notes)
         return self.log_line(

@@ -23,9 +23,9 @@ parameters; the response holds the served step's answer, ``adaptive_router["casc
 step, and ``cost_usd`` their sum. Without ``afinalize`` only step 1 runs.
 
 It never returns None (LiteLLM would crash with a TypeError). When the chosen group has no
-healthy deployment, it falls back to the next candidate in the policy's preference (highest
-predicted quality first, cheaper first on ties) whose group has one, and says so in the
-decision's reason; when no fleet group has one it raises :class:`SamplingError`.
+healthy deployment, its *healthy-deployment preference* takes the next candidate in the policy's
+preference (highest predicted quality first, cheaper first on ties) whose group has one, and says
+so in the decision's reason (not a failover: nothing was called yet); when no fleet group has one it raises :class:`SamplingError`.
 
 A custom strategy replaces LiteLLM's selection for EVERY model group of the router. Requests for
 other model names get a healthy deployment chosen at random, weighted by a deployment's
@@ -126,7 +126,7 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
             decision = decision.model_copy(update={
                 "candidate": chosen,
                 "reason": f"{decision.reason}; {decision.candidate.key} had no healthy deployment, "
-                          f"fell back to {chosen.key}"})
+                          f"preferred {chosen.key}, which has one"})
         group = self.runtime.group_of(chosen.model)
         if request_kwargs is not None:
             if chosen.n > 1:

@@ -140,7 +140,7 @@ async def test_strategy_falls_back_when_the_group_has_no_deployment(fixtures, tm
     s = _strategy(fixtures, tmp_path, groups=("gpt-4o",), fleet=str(tmp_path / "fleet.yaml"))
     r = await s.acompletion(MSGS, model="adaptive-0.3")
     info = r.adaptive_router
-    assert info["model"] == "gpt-4o" and "fell back to gpt-4o#1" in info["decision"]["reason"]
+    assert info["model"] == "gpt-4o" and "preferred gpt-4o#1" in info["decision"]["reason"]
     # ordinary names still route through the strategy's plain selection
     plain = await s.llm_router.acompletion(model="gpt-4o-replay", messages=MSGS)
     assert plain.choices[0].message.content == STRONG and not hasattr(plain, "adaptive_router")
@@ -206,9 +206,9 @@ def test_reward_selector_uses_the_reward_model_and_survives_a_broken_one(fixture
     runtime = AdaptiveRuntime(PluginSettings.load({**base, "reward_model": str(tmp_path / "rm")}, env={}),
                               model_list=model_list())
     sel = runtime.select(PROMPT, texts)
-    assert sel.index == 1 and sel.selector == "reward" and sel.fallback is None
+    assert sel.index == 1 and sel.selector == "reward" and sel.selection_fallback is None
     assert sel.scores[1] > sel.scores[0]
     broken = AdaptiveRuntime(PluginSettings.load({**base, "reward_model": str(tmp_path / "nope")}, env={}),
                              model_list=model_list())
     sel = broken.select(PROMPT, texts)
-    assert sel.index == 0 and "reward model unavailable" in sel.fallback
+    assert sel.index == 0 and "reward model unavailable" in sel.selection_fallback

@@ -1,4 +1,8 @@
-"""Fallback when the chosen deployment fails: the next-best candidates within the budget.
+"""Failover when the chosen deployment fails: the next-best candidates within the budget.
+
+"Failover" here is only this: another deployment serves a call that failed. (A reward model that
+cannot score is a *selection fallback*, see :mod:`adaptive_router.best_of_n`; the SDK strategy's
+choice of a candidate with a healthy deployment is its *healthy-deployment preference*.)
 
 A router sits in front of every call, so a failing deployment must not fail the request when
 another candidate could serve it. When the chosen candidate's call errors or times out, the
@@ -6,12 +10,12 @@ request goes to the candidate the *same policy* would have chosen had the failed
 been there, then the next, and so on, and only among candidates whose expected cost fits the
 request's budget (its ``budget_usd`` knob, or an explicit cap).
 
-- :func:`fallback_candidates` computes that order from a :class:`~adaptive_router.domain.Decision`
+- :func:`failover_candidates` computes that order from a :class:`~adaptive_router.domain.Decision`
   (it needs nothing but the decision's predictions and expected costs, and the policy).
-- :func:`litellm_fallbacks` turns it into LiteLLM's per-request ``fallbacks`` list
-  (``[{"model": group, "n": n}, ...]``), so the LiteLLM router itself performs the fallback,
+- :func:`as_litellm_fallbacks` turns it into LiteLLM's per-request ``fallbacks`` list
+  (``[{"model": group, "n": n}, ...]``), so the LiteLLM router itself performs the failover,
   keeping its retries, cooldowns and logging.
-- :func:`acall_with_fallback` runs the fallback loop for callers that draw samples themselves
+- :func:`acall_with_failover` runs the failover loop for callers that draw samples themselves
   (the SDK, LangChain), with a timeout per attempt, and logs every failed attempt.
 """
 
@@ -34,8 +38,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: How many fallbacks are tried at most by default (LiteLLM's own default is 5).
-DEFAULT_MAX_FALLBACKS = 3
+#: How many failover candidates are tried at most by default (LiteLLM's own default is 5).
+DEFAULT_MAX_FAILOVERS = 3
 
 
 def _greedy(policy: Policy | None) -> Policy | None:
@@ -51,12 +55,12 @@ def budget_of(policy: Policy | None) -> float | None:
     return policy.budget_usd if isinstance(policy, BudgetPolicy) else None
 
 
-def fallback_candidates(
+def failover_candidates(
     decision: Decision,
     policy: Policy | None = None,
     budget_usd: float | None = None,
     failed_models: Iterable[str] | None = None,
-    max_fallbacks: int = DEFAULT_MAX_FALLBACKS,
+    max_failovers: int = DEFAULT_MAX_FAILOVERS,
 ) -> list[Candidate]:
     """Candidates to try, in order, after ``decision``'s candidate failed.
 
@@ -64,16 +68,16 @@ def fallback_candidates(
     ----------
     decision: the routing decision whose candidate failed (its predictions and expected
         costs say what else there is and what it would cost).
-    policy: the policy that made the decision; fallbacks are its successive choices among the
+    policy: the policy that made the decision; failover candidates are its successive choices among the
         remaining candidates. Without one: highest predicted quality first, cheaper on ties.
-    budget_usd: the most a fallback may be expected to cost; defaults to the policy's budget
+    budget_usd: the most a failover candidate may be expected to cost; defaults to the policy's budget
         (a :class:`BudgetPolicy`), else no cap. Candidates above it are never tried.
     failed_models: models known to be failing; defaults to the decision's model. Every sample
         count of a failing model is skipped (they are served by the same deployment).
-    max_fallbacks: at most this many candidates are returned.
+    max_failovers: at most this many candidates are returned.
     """
-    if max_fallbacks < 0:
-        raise InvalidRequestError(f"max_fallbacks must be >= 0, got {max_fallbacks}")
+    if max_failovers < 0:
+        raise InvalidRequestError(f"max_failovers must be >= 0, got {max_failovers}")
     if budget_usd is None:
         budget_usd = budget_of(policy)
     else:
@@ -84,7 +88,7 @@ def fallback_candidates(
             and (budget_usd is None or decision.expected_costs_usd.get(k, np.inf) <= budget_usd)]
     greedy = _greedy(policy)
     order: list[str] = []
-    while keys and len(order) < max_fallbacks:
+    while keys and len(order) < max_failovers:
         q = np.array([decision.predictions[k] for k in keys], dtype=np.float64)
         c = np.array([decision.expected_costs_usd.get(k, np.inf) for k in keys], dtype=np.float64)
         if greedy is not None:
@@ -95,37 +99,37 @@ def fallback_candidates(
     return [Candidate.from_key(k) for k in order]
 
 
-def litellm_fallbacks(candidates: Iterable[Candidate], group_of: Callable[[str], str]) -> list[dict[str, Any]]:
+def as_litellm_fallbacks(candidates: Iterable[Candidate], group_of: Callable[[str], str]) -> list[dict[str, Any]]:
     """LiteLLM's per-request ``fallbacks``: one ``{"model": group, "n": n}`` per candidate.
 
     ``group_of`` maps a fleet model name to the LiteLLM model group (or model) that serves it.
-    LiteLLM merges each dict into the call's kwargs, so the fallback also draws its own ``n``.
+    LiteLLM merges each dict into the call's kwargs, so each failover candidate also draws its own ``n``.
     """
     return [{"model": group_of(c.model), "n": c.n} for c in candidates]
 
 
 @dataclass
-class FallbackResult:
-    """What a call with fallback returned, which candidate served it, and what failed first."""
+class FailoverResult:
+    """What a call with failover returned, which candidate served it, and what failed first."""
 
     value: Any
     candidate: Candidate
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def fell_back(self) -> bool:
+    def failed_over(self) -> bool:
         return bool(self.attempts)
 
 
-async def acall_with_fallback(
+async def acall_with_failover(
     decision: Decision,
     call: Callable[[Candidate], Awaitable[T]],
     policy: Policy | None = None,
     budget_usd: float | None = None,
     timeout_s: float | None = None,
-    max_fallbacks: int = DEFAULT_MAX_FALLBACKS,
-) -> FallbackResult:
-    """``await call(candidate)`` for the decision's candidate, then for each fallback until one
+    max_failovers: int = DEFAULT_MAX_FAILOVERS,
+) -> FailoverResult:
+    """``await call(candidate)`` for the decision's candidate, then for each failover candidate until one
     succeeds. Each attempt may take at most ``timeout_s``. Failures are logged (warning) and
     listed in the result; when every attempt fails, :class:`SamplingError` names them all.
     """
@@ -142,8 +146,8 @@ async def acall_with_fallback(
             else:
                 value = await call(cand)
             if attempts:
-                log.warning("served by fallback %s after %d failed attempt(s)", cand.key, len(attempts))
-            return FallbackResult(value=value, candidate=cand, attempts=attempts)
+                log.warning("served by failover candidate %s after %d failed attempt(s)", cand.key, len(attempts))
+            return FailoverResult(value=value, candidate=cand, attempts=attempts)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any provider failure moves on to the next candidate
@@ -153,9 +157,9 @@ async def acall_with_fallback(
             log.warning("candidate %s failed (%s); falling back", cand.key, kind)
             failed_models.add(cand.model)
         if not queue:
-            remaining = max_fallbacks - (len(tried) - 1)
-            nxt = [c for c in fallback_candidates(decision, policy, budget_usd, failed_models,
-                                                  max_fallbacks=max(remaining, 0))
+            remaining = max_failovers - (len(tried) - 1)
+            nxt = [c for c in failover_candidates(decision, policy, budget_usd, failed_models,
+                                                  max_failovers=max(remaining, 0))
                    if c not in tried]
             queue.extend(nxt[:1])
             tried.extend(nxt[:1])

@@ -8,7 +8,7 @@ import pytest
 
 from adaptive_router.domain import Candidate
 from adaptive_router.errors import InvalidRequestError, SamplingError
-from adaptive_router.fallback import acall_with_fallback, fallback_candidates, litellm_fallbacks
+from adaptive_router.failover import acall_with_failover, as_litellm_fallbacks, failover_candidates
 from adaptive_router.policy import BudgetPolicy, EpsilonExploration, ThresholdPolicy
 
 PREDS = {"small#1": 0.55, "small#3": 0.7, "medium#1": 0.8, "large#1": 1.0}
@@ -24,12 +24,12 @@ def test_threshold_fallback_is_the_policys_next_choice_without_the_failed_model(
     d = decide(policy)
     assert d.candidate.key == "small#3"
     # small failed: every small candidate is skipped; the cheapest >= 0.65 left is medium
-    assert [c.key for c in fallback_candidates(d, policy)] == ["medium#1", "large#1"]
+    assert [c.key for c in failover_candidates(d, policy)] == ["medium#1", "large#1"]
 
 
 def test_without_a_policy_the_best_predicted_comes_first() -> None:
     d = decide(ThresholdPolicy(0.65))
-    assert [c.key for c in fallback_candidates(d)] == ["large#1", "medium#1"]
+    assert [c.key for c in failover_candidates(d)] == ["large#1", "medium#1"]
 
 
 def test_budget_caps_the_fallbacks() -> None:
@@ -37,22 +37,22 @@ def test_budget_caps_the_fallbacks() -> None:
     d = decide(policy)
     assert d.candidate.key == "medium#1"
     # large is over the budget and never tried; small fits
-    assert [c.key for c in fallback_candidates(d, policy)] == ["small#3", "small#1"]
-    assert [c.key for c in fallback_candidates(d, ThresholdPolicy(0.5), budget_usd=0.0002)] == ["small#1"]
+    assert [c.key for c in failover_candidates(d, policy)] == ["small#3", "small#1"]
+    assert [c.key for c in failover_candidates(d, ThresholdPolicy(0.5), budget_usd=0.0002)] == ["small#1"]
     with pytest.raises(InvalidRequestError, match="budget"):
-        fallback_candidates(d, budget_usd=-1)
+        failover_candidates(d, budget_usd=-1)
 
 
 def test_exploring_policy_falls_back_like_its_base_and_max_fallbacks_caps() -> None:
     policy = EpsilonExploration(ThresholdPolicy(0.65), epsilon=1.0, seed=0)
     d = decide(ThresholdPolicy(0.65))
-    assert [c.key for c in fallback_candidates(d, policy, max_fallbacks=1)] == ["medium#1"]
-    assert fallback_candidates(d, policy, max_fallbacks=0) == []
+    assert [c.key for c in failover_candidates(d, policy, max_failovers=1)] == ["medium#1"]
+    assert failover_candidates(d, policy, max_failovers=0) == []
 
 
 def test_litellm_fallbacks_carry_group_and_n() -> None:
     cands = [Candidate(model="medium", n=1), Candidate(model="small", n=3)]
-    assert litellm_fallbacks(cands, lambda m: f"group-{m}") == [
+    assert as_litellm_fallbacks(cands, lambda m: f"group-{m}") == [
         {"model": "group-medium", "n": 1}, {"model": "group-small", "n": 3}]
 
 
@@ -70,12 +70,12 @@ def test_call_with_fallback_moves_on_after_an_error_and_a_timeout(caplog) -> Non
         return f"answer from {c.key}"
 
     with caplog.at_level("WARNING"):
-        res = asyncio.run(acall_with_fallback(d, call, policy, timeout_s=0.2))
+        res = asyncio.run(acall_with_failover(d, call, policy, timeout_s=0.2))
     assert res.value == "answer from large#1"
     assert res.candidate.key == "large#1"
     assert calls == ["small#3", "medium#1", "large#1"]
     assert [a["error"] for a in res.attempts] == ["ConnectionError", "timeout"]
-    assert res.fell_back
+    assert res.failed_over
     assert "falling back" in caplog.text
 
 
@@ -87,7 +87,7 @@ def test_call_with_fallback_reports_every_failure_when_all_fail() -> None:
         raise RuntimeError(f"{c.model} down")
 
     with pytest.raises(SamplingError, match="small#3: RuntimeError; medium#1: RuntimeError; large#1"):
-        asyncio.run(acall_with_fallback(d, call, policy))
+        asyncio.run(acall_with_failover(d, call, policy))
 
 
 def test_call_with_fallback_without_failure_has_no_attempts() -> None:
@@ -96,8 +96,8 @@ def test_call_with_fallback_without_failure_has_no_attempts() -> None:
     async def call(c: Candidate) -> str:
         return c.key
 
-    res = asyncio.run(acall_with_fallback(d, call))
-    assert res.value == "small#3" and not res.fell_back
+    res = asyncio.run(acall_with_failover(d, call))
+    assert res.value == "small#3" and not res.failed_over
 
 
 def _service():
