@@ -185,7 +185,7 @@ def test_the_readme_example(repo_root: Path, tmp_path: Path) -> None:
     assert set(summary["by_alias"]) == {"adaptive-router", "adaptive-0.3", "support-bot"}
     assert summary["total"]["labelled"] > 0
     docs = (repo_root / "docs" / "training-and-evaluation.md").read_text()
-    assert "python examples/savings/make_traffic.py /tmp/traffic" in docs
+    assert "python examples/savings/make_traffic.py runs/savings" in docs
 
 
 async def test_a_real_litellm_payload_counts_with_its_own_time(tmp_path: Path, litellm_payload) -> None:
