@@ -35,5 +35,8 @@
 The steps live in this package's modules: ``logs`` (1), ``labels`` (2), ``bandit`` (3: the
 logged requests as bandit data, and the split), ``fine_tune`` (4), ``evaluation`` (5 and the
 promotion rule of 6), ``report`` (7) and ``job`` (:func:`retrain`, which runs them in order).
+Steps 1-3 run as one streamed pass (``compact``): the log is never held whole, only compact
+per-request arrays, and each distinct prompt is embedded, routed and fitted on once, so a log of
+a million requests retrains in minutes and in a few hundred MB (``docs/bench_scale.md``).
 Import each name from its module, e.g. ``from adaptive_router.training.retrain.job import retrain``.
 """

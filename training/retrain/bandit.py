@@ -18,6 +18,7 @@ import numpy as np
 from adaptive_router.domain import Candidate
 from adaptive_router.errors import ConfigError, DataError
 from adaptive_router.policy import BudgetPolicy, Policy, ThresholdPolicy, TradeoffPolicy
+from adaptive_router.routers.base import Router
 from adaptive_router.traffic import TrafficLogLine
 
 _KNOB_RE = re.compile(r"(threshold|tradeoff|budget)\(\$?([0-9.eE+-]+)\)")
@@ -118,11 +119,27 @@ def build_bandit(lines: Sequence[TrafficLogLine], labels: np.ndarray, candidate_
     return bandit, dropped
 
 
+def unique_prompts(prompts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct prompts (first-seen order) and, per request, its prompt's index: traffic
+    repeats prompts, and each distinct one needs embedding, routing and hashing only once."""
+    ids: dict[str, int] = {}
+    inverse = np.fromiter((ids.setdefault(p, len(ids)) for p in prompts), dtype=np.int64,
+                          count=len(prompts))
+    return list(ids), inverse
+
+
+def predict_unique(router: Router, prompts: Sequence[str]) -> np.ndarray:
+    """``router.predict_batch(prompts)``, computed once per distinct prompt."""
+    distinct, inverse = unique_prompts(prompts)
+    return router.predict_batch(distinct)[inverse]
+
+
 def split_by_prompt(prompts: Sequence[str], holdout: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Train / held-out indices by a hash of the prompt: repeats of a prompt stay together."""
     if not 0.0 < holdout < 1.0:
         raise ConfigError(f"holdout must be within (0, 1), got {holdout}")
+    distinct, inverse = unique_prompts(prompts)
     u = np.array([int(hashlib.sha1(f"{seed}\0{p}".encode()).hexdigest()[:8], 16) / 16**8
-                  for p in prompts])
-    held = u < holdout
+                  for p in distinct])
+    held = u[inverse] < holdout if len(prompts) else np.zeros(0, dtype=bool)
     return np.flatnonzero(~held), np.flatnonzero(held)

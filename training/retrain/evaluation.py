@@ -18,7 +18,7 @@ from adaptive_router.training.offpolicy import (
     deterministic_policy,
     estimate_value,
 )
-from adaptive_router.training.retrain.bandit import LoggedBandit
+from adaptive_router.training.retrain.bandit import LoggedBandit, predict_unique
 
 from adaptive_router.policy import Policy, ThresholdPolicy
 from adaptive_router.routers.base import Router
@@ -30,7 +30,7 @@ def policy_actions(router: Router, bandit: LoggedBandit, predictions: np.ndarray
                    policy: Policy | None = None) -> np.ndarray:
     """The candidate ``router`` would serve for each logged prompt under each request's knob
     (or under ``policy`` for all), priced as the serving policy priced them."""
-    preds = predictions if predictions is not None else router.predict_batch(bandit.prompts)
+    preds = predictions if predictions is not None else predict_unique(router, bandit.prompts)
     preds = preds[:, router.restrict(bandit.candidate_keys)]  # columns in the log's order
     if policy is not None:
         return policy.choose(preds, bandit.expected_costs)
@@ -98,8 +98,8 @@ def compare_offline(old: Router, new: Router, held: LoggedBandit, cost_weight: f
     expected cost of the dearest candidate on these prompts (so 1.0 = "always the dearest").
     """
     k = len(held.candidate_keys)
-    q_old = old.predict_batch(held.prompts) if q_old is None else q_old
-    q_new = new.predict_batch(held.prompts) if q_new is None else q_new
+    q_old = predict_unique(old, held.prompts) if q_old is None else q_old
+    q_new = predict_unique(new, held.prompts) if q_new is None else q_new
     a_old = policy_actions(old, held, q_old)
     a_new = policy_actions(new, held, q_new)
     t_old, t_new = deterministic_policy(a_old, k), deterministic_policy(a_new, k)

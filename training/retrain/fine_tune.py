@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from adaptive_router.training.retrain.bandit import LoggedBandit, split_by_prompt
+from adaptive_router.training.retrain.bandit import LoggedBandit, split_by_prompt, unique_prompts
 
 from adaptive_router.routers.base import Router
 from adaptive_router.routers.feedback_tuned import FeedbackTunedRouter, sigmoid
@@ -79,8 +79,10 @@ def fine_tune_router(
 
     start.use_encoder(shared_encoder(start.encoder, disk_cache=training_cache_path()))
     cols = start.restrict(bandit.candidate_keys)
-    emb = start.embed(bandit.prompts)
-    base_logits = start.base_logits(bandit.prompts)
+    # each distinct prompt embedded and routed once (traffic repeats prompts)
+    distinct, inverse = unique_prompts(bandit.prompts)
+    emb = start.embed(distinct)[inverse]
+    base_logits = start.base_logits(distinct)[inverse]
     # the correction learned so far (zero for a fresh start) is folded into the starting point
     k, d = len(start.candidate_keys), emb.shape[1]
     init = (start.shared_weight if start.shared_weight is not None else np.zeros(d),

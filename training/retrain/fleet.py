@@ -186,12 +186,16 @@ class LoggedDecisionsRouter(Router):
 
     name = "logged-decisions"
 
-    def __init__(self, candidate_keys: Sequence[str], lines: Sequence[TrafficLogLine]) -> None:
+    def __init__(self, candidate_keys: Sequence[str],
+                 lines: Sequence[TrafficLogLine] | Mapping[str, Mapping[str, Any]]) -> None:
+        """``lines``: the log's lines, or (what a streamed log keeps) each prompt's last logged
+        predictions."""
         super().__init__(candidate_keys)
         self._by_prompt: dict[str, np.ndarray] = {}
-        for line in lines:
-            preds = line.decision.get("predictions") or {}
-            self._by_prompt[line.prompt] = np.array([float(preds.get(k, -1.0)) for k in self.candidate_keys])
+        pairs = (lines.items() if isinstance(lines, Mapping) else
+                 ((line.prompt, line.decision.get("predictions") or {}) for line in lines))
+        for prompt, preds in pairs:
+            self._by_prompt[prompt] = np.array([float(preds.get(k, -1.0)) for k in self.candidate_keys])
 
     def _predict(self, prompts: Sequence[str]) -> np.ndarray:
         missing = np.full(len(self.candidate_keys), -1.0)
@@ -224,9 +228,10 @@ class PartialRouter(Router):
         return self.inner.save_pretrained(directory)
 
 
-def comparison_router(base: BaseSpec, keys: Sequence[str], lines: Sequence[TrafficLogLine]) -> Router:
+def comparison_router(base: BaseSpec, keys: Sequence[str],
+                      lines: Sequence[TrafficLogLine] | Mapping[str, Mapping[str, Any]]) -> Router:
     """The *old* side of the off-policy comparison: the base as it would serve these candidates,
-    or (``--base none``) the logged decisions."""
+    or (``--base none``) the logged decisions (``lines``, or each prompt's logged predictions)."""
     if base.serving is None:
         return LoggedDecisionsRouter(keys, lines)
     if all(k in base.serving.candidate_keys for k in keys):

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from adaptive_router.training.retrain.bandit import LoggedBandit, split_by_prompt
+from adaptive_router.training.retrain.bandit import LoggedBandit, split_by_prompt, unique_prompts
 
 from adaptive_router.routers.base import Router
 from adaptive_router.routers.feedback_tuned import logit, sigmoid
@@ -113,27 +113,34 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, beta0: np.ndarray,
 
 
 def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float = 1e-2,
-                        steps: int = 400, lr: float = 0.05) -> tuple[list[str], np.ndarray, np.ndarray]:
+                        steps: int = 400, lr: float = 0.05,
+                        counts: np.ndarray | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A softmax classifier of the log's task tags on the embedding: (tasks, weight, bias).
 
     Serving sees only the prompt, so the tag becomes a feature through its predicted
     probabilities (full-batch Adam on the penalised cross-entropy; convex). The embedding is
     standardised per dimension while fitting (unit-norm sentence embeddings have components of
     ~0.05, which a small step size would take thousands of steps to separate); the scaling is
-    folded back into the returned weights."""
+    folded back into the returned weights. ``counts`` (default 1) says how many logged requests
+    each row stands for: a repeated (prompt, tag) is one weighted row, the same loss as its
+    repeats, so the cost grows with distinct prompts, not with traffic."""
+    counts = np.ones(len(tags)) if counts is None else np.asarray(counts, dtype=np.float64)
     idx = [i for i, t in enumerate(tags) if t]
     tasks = sorted({tags[i] for i in idx})  # type: ignore[misc]
-    if len(idx) < MIN_TAGGED or len(tasks) < 2:
+    c = counts[idx]
+    total = float(c.sum())
+    if total < MIN_TAGGED or len(tasks) < 2:
         return [], np.zeros((0, emb.shape[1])), np.zeros(0)
-    mean = emb[idx].mean(axis=0)
-    scale = np.maximum(emb[idx].std(axis=0), 1e-8)
-    x = (emb[idx] - mean) / scale
+    mean = (emb[idx] * c[:, None]).sum(axis=0) / total
+    dev = emb[idx] - mean
+    scale = np.maximum(np.sqrt(((dev * dev) * c[:, None]).sum(axis=0) / total), 1e-8)
+    x = dev / scale
     y = np.zeros((len(idx), len(tasks)))
     y[np.arange(len(idx)), [tasks.index(tags[i]) for i in idx]] = 1.0  # type: ignore[arg-type]
     w, b = np.zeros((len(tasks), x.shape[1])), np.zeros(len(tasks))
     mw, sw, mb, sb = (np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b))
     for t in range(1, steps + 1):
-        g = (softmax(x @ w.T + b) - y) / len(idx)
+        g = (softmax(x @ w.T + b) - y) * c[:, None] / total
         gw, gb = g.T @ x + l2 * w, g.sum(axis=0)
         for p, gr, m, s in ((w, gw, mw, sw), (b, gb, mb, sb)):
             m *= 0.9
@@ -144,34 +151,116 @@ def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float =
     return tasks, w / scale, b - (w / scale) @ mean
 
 
-def _principal_components(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    mean = emb.mean(axis=0)
-    k = max(0, min(k, emb.shape[0] - 1, emb.shape[1]))
+#: Up to this many distinct prompts the principal components come from an SVD of the weighted
+#: rows (exactly the SVD of every logged row); beyond, from the eigenvectors of the weighted
+#: covariance accumulated in chunks, so memory stays at dim x dim.
+SVD_MAX_ROWS = 50_000
+
+
+def _principal_components(emb: np.ndarray, k: int, counts: np.ndarray | None = None,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` principal directions of the embeddings and their mean; ``counts`` says how
+    many logged requests each (distinct-prompt) row stands for."""
+    counts = np.ones(emb.shape[0]) if counts is None else np.asarray(counts, dtype=np.float64)
+    total = float(counts.sum())
+    mean = (emb * counts[:, None]).sum(axis=0) / total if total else np.zeros(emb.shape[1])
+    k = max(0, min(k, int(total) - 1, emb.shape[1]))
     if k == 0:
         return np.zeros((emb.shape[1], 0)), mean
-    _, _, vt = np.linalg.svd(emb - mean, full_matrices=False)
-    return vt[:k].T, mean
+    if emb.shape[0] <= SVD_MAX_ROWS:
+        _, _, vt = np.linalg.svd((emb - mean) * np.sqrt(counts)[:, None], full_matrices=False)
+        vecs = vt[:k].T
+    else:
+        cov = np.zeros((emb.shape[1], emb.shape[1]))
+        for i in range(0, emb.shape[0], 8192):
+            d = emb[i:i + 8192] - mean
+            cov += (d * counts[i:i + 8192, None]).T @ d
+        _, v = np.linalg.eigh(cov)
+        vecs = v[:, ::-1][:, :k]
+    if vecs.shape[1] < k:  # fewer distinct prompts than components: the rest carry nothing
+        vecs = np.concatenate([vecs, np.zeros((emb.shape[1], k - vecs.shape[1]))], axis=1)
+    return vecs, mean
+
+
+def _weighted_std(values: np.ndarray, counts: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    d = values - mean
+    return np.sqrt(((d * d) * counts[:, None]).sum(axis=0) / counts.sum())
 
 
 def _new_pipeline(keys: Sequence[str], base: Router | None, prompts: Sequence[str], emb: np.ndarray,
                   tags: Sequence[str | None], encoder: str, components: int,
-                  roles: Mapping[str, str]) -> FleetHeadsRouter:
-    """The feature pipeline fitted on these prompts (heads still at zero)."""
+                  roles: Mapping[str, str], counts: np.ndarray | None = None,
+                  tag_rows: tuple[np.ndarray, list[str | None], np.ndarray] | None = None,
+                  ) -> FleetHeadsRouter:
+    """The feature pipeline fitted on these prompts (heads still at zero). ``prompts`` may be
+    the distinct prompts, with ``counts`` logged requests each; ``tag_rows`` is then the
+    distinct (prompt index, tag) pairs and their counts (default: ``tags`` per prompt)."""
+    counts = np.ones(len(prompts)) if counts is None else counts
     columns: list[str] = []
     if base is not None:
         z = logit(base.predict_batch(prompts))
-        columns = [k for j, k in enumerate(base.candidate_keys) if np.std(z[:, j]) > 1e-3]
-    tasks, tw, tb = fit_task_classifier(emb, tags)
-    proj, proj_mean = _principal_components(emb, components)
+        z_std = _weighted_std(z, counts, (z * counts[:, None]).sum(axis=0) / counts.sum())
+        columns = [k for j, k in enumerate(base.candidate_keys) if z_std[j] > 1e-3]
+    rows, row_tags, row_counts = tag_rows if tag_rows is not None else (np.arange(len(prompts)), list(tags), counts)
+    tasks, tw, tb = fit_task_classifier(emb[rows], row_tags, counts=row_counts)
+    proj, proj_mean = _principal_components(emb, components, counts)
     router = FleetHeadsRouter(keys, base=base if columns else None, base_columns=columns,
                               encoder=encoder, tasks=tasks, roles=dict(roles), dim=emb.shape[1],
                               components=proj.shape[1], projection=proj, projection_mean=proj_mean,
                               task_weight=tw, task_bias=tb)
     raw = router.raw_features(prompts, emb)
-    router.feature_mean = raw.mean(axis=0)
-    scale = raw.std(axis=0)
+    router.feature_mean = (raw * counts[:, None]).sum(axis=0) / counts.sum()
+    scale = _weighted_std(raw, counts, router.feature_mean)
     router.feature_scale = np.where(scale > 1e-8, scale, 1.0)
     return router
+
+
+def _embed_distinct(enc: Any, prompts: Sequence[str], batch: int = 4096, progress: bool = False) -> np.ndarray:
+    """Embeddings of distinct prompts, in batches through the encoder (and its disk cache), into
+    one float64 array: peak memory is the result plus one batch."""
+    out = None
+    starts = range(0, len(prompts), batch)
+    if progress and len(prompts) > batch:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="embedding prompts", unit="batch")
+    for i in starts:
+        part = np.asarray(enc.encode(list(prompts[i:i + batch])), dtype=np.float64)
+        if out is None:
+            out = np.empty((len(prompts), part.shape[1]))
+        out[i:i + part.shape[0]] = part
+    return out if out is not None else np.asarray(enc.encode([]), dtype=np.float64)
+
+
+@dataclass
+class _Design:
+    """The heads' design matrix, one row per distinct prompt (``xu``: intercept, then the
+    standardised features) and each logged request's row (``pid``).
+
+    A request's features are its prompt's, so the weighted logistic loss over requests equals
+    the loss over distinct prompts with summed weights and weight-averaged (soft) labels:
+    sum_i w_i (log(1 + e^z) - y_i z) = W (log(1 + e^z) - Y z), W = sum_i w_i, Y = sum_i w_i y_i / W.
+    Fitting on that costs per distinct prompt, not per request, and no (requests x features)
+    matrix is ever built."""
+
+    xu: np.ndarray
+    pid: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> _Design:
+        return _Design(self.xu, self.pid[np.asarray(idx, dtype=int)])
+
+    def fit(self, rows: np.ndarray | None, y: np.ndarray, w: np.ndarray, beta0: np.ndarray,
+            precision: np.ndarray) -> np.ndarray:
+        """:func:`fit_logistic` on the requests ``rows`` (all when None), aggregated by prompt."""
+        pid = self.pid if rows is None else self.pid[rows]
+        total = np.bincount(pid, weights=w, minlength=len(self.xu))
+        keep = np.flatnonzero(total > 0)
+        soft = np.bincount(pid, weights=w * y, minlength=len(self.xu))[keep] / total[keep]
+        return fit_logistic(self.xu[keep], soft, total[keep], beta0, precision)
+
+    def logits(self, beta: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Each request's logit under the head of ``actions`` (its served candidate)."""
+        return (self.xu @ beta.T)[self.pid, actions]
 
 
 @dataclass
@@ -182,7 +271,7 @@ class _Priors:
     shrunk_means: np.ndarray
 
 
-def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, w: np.ndarray,
+def _head_priors(router: FleetHeadsRouter, x: _Design, bandit: LoggedBandit, w: np.ndarray,
                  lam: tuple[float, float], kappa: float, previous: FleetHeadsRouter | None) -> _Priors:
     """Each candidate's prior head: the previous router's head, the base's own prediction, or
     its role's pooled head with the intercept moved to the candidate's shrunk logged mean. Role
@@ -190,14 +279,14 @@ def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, 
     role seen only through exploration (the reference model) still inherits which prompts are
     hard for every model."""
     keys = bandit.candidate_keys
-    k, f1 = len(keys), x.shape[1]
+    k, f1 = len(keys), x.xu.shape[1]
     prec = _precision(router.feature_names(), lam, kappa)
     overall, _, _ = snips_mean(bandit.labels, w)
     overall = float(np.clip(overall, 0.02, 0.98))
     # the top level: one head over every logged request (what is hard for every model)
     top = np.zeros(f1)
     top[0] = logit(np.array(overall))
-    top = fit_logistic(x, bandit.labels, _normalised(w), top, prec)
+    top = x.fit(None, bandit.labels, _normalised(w), top, prec)
     role_of = [router.roles.get(key, "any") for key in keys]
     in_role: dict[str, np.ndarray] = {}
     role_head: dict[str, np.ndarray] = {}
@@ -211,7 +300,7 @@ def _head_priors(router: FleetHeadsRouter, x: np.ndarray, bandit: LoggedBandit, 
         role_mean[role] = float(np.clip(mu, 0.02, 0.98))
         beta0 = top.copy()
         beta0[0] += float(logit(np.array(role_mean[role])) - logit(np.array(overall)))
-        role_head[role] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), beta0, prec)
+        role_head[role] = x.fit(rows, bandit.labels[rows], _normalised(w[rows]), beta0, prec)
     beta = np.zeros((k, f1))
     kinds: list[str] = []
     shrunk = np.zeros(k)
@@ -250,17 +339,17 @@ def _precision(names: Sequence[str], lam: tuple[float, float], kappa: float) -> 
     return 0.25 * np.array([kappa, *per], dtype=np.float64)
 
 
-def _fit_heads(x: np.ndarray, bandit: LoggedBandit, w: np.ndarray, priors: _Priors,
+def _fit_heads(x: _Design, bandit: LoggedBandit, w: np.ndarray, priors: _Priors,
                prec: np.ndarray) -> np.ndarray:
     out = priors.beta0.copy()
     for j in range(len(bandit.candidate_keys)):
         rows = np.flatnonzero(bandit.actions == j)
-        out[j] = fit_logistic(x[rows], bandit.labels[rows], _normalised(w[rows]), priors.beta0[j], prec)
+        out[j] = x.fit(rows, bandit.labels[rows], _normalised(w[rows]), priors.beta0[j], prec)
     return out
 
 
-def _weighted_log_loss(beta: np.ndarray, x: np.ndarray, bandit: LoggedBandit, w: np.ndarray) -> float:
-    p = np.clip(sigmoid(np.einsum("nf,nf->n", x, beta[bandit.actions])), 1e-6, 1 - 1e-6)
+def _weighted_log_loss(beta: np.ndarray, x: _Design, bandit: LoggedBandit, w: np.ndarray) -> float:
+    p = np.clip(sigmoid(x.logits(beta, bandit.actions)), 1e-6, 1 - 1e-6)
     y = bandit.labels
     return float(np.sum(w * -(y * np.log(p) + (1 - y) * np.log(1 - p))) / np.sum(w))
 
@@ -293,7 +382,10 @@ def learn_heads(
     tags = list(tasks) if tasks is not None else [None] * len(bandit)
     enc = shared_encoder(previous.encoder if previous is not None else encoder,
                          disk_cache=training_cache_path())
-    emb = np.asarray(enc.encode(list(bandit.prompts)), dtype=np.float64)
+    # every distinct prompt is embedded and featurised once; rows index into them
+    distinct, inverse = unique_prompts(bandit.prompts)
+    counts = np.bincount(inverse, minlength=len(distinct)).astype(np.float64)
+    emb = _embed_distinct(enc, distinct, progress=progress)
     if previous is not None:
         router = FleetHeadsRouter(
             keys, base=previous.base, base_columns=previous.base_columns, encoder=previous.encoder,
@@ -303,10 +395,17 @@ def learn_heads(
             task_bias=previous.task_bias, feature_mean=previous.feature_mean,
             feature_scale=previous.feature_scale)
     else:
-        router = _new_pipeline(keys, base, bandit.prompts, emb, tags, encoder, components, roles)
+        pairs: dict[tuple[int, str | None], int] = {}
+        for p, t in zip(inverse.tolist(), tags, strict=True):
+            pairs[(p, t)] = pairs.get((p, t), 0) + 1
+        tag_rows = (np.array([p for p, _ in pairs], dtype=np.int64), [t for _, t in pairs],
+                    np.array(list(pairs.values()), dtype=np.float64))
+        router = _new_pipeline(keys, base, distinct, emb, tags, encoder, components, roles,
+                               counts=counts, tag_rows=tag_rows)
     router.use_encoder(enc)
-    x = np.concatenate([np.ones((len(bandit), 1)), router.standardise(router.raw_features(bandit.prompts, emb))],
-                       axis=1)
+    phi = router.standardise(router.raw_features(distinct, emb))
+    x = _Design(np.concatenate([np.ones((len(distinct), 1)), phi], axis=1), inverse)
+    del phi, emb
     w = 1.0 / bandit.propensities
     fit_idx, val_idx = split_by_prompt(bandit.prompts, val_share, seed=seed + 1)
     names = router.feature_names()
@@ -315,23 +414,24 @@ def learn_heads(
     prior_val = float("nan")
     if len(fit_idx) >= 20 and len(val_idx) >= 10:
         fit, val = bandit.subset(fit_idx), bandit.subset(val_idx)
+        x_fit, x_val = x.subset(fit_idx), x.subset(val_idx)
         from tqdm.auto import tqdm
 
         for lam in tqdm(grid, desc="choosing the heads' penalties", unit="setting", disable=not progress):
-            pri = _head_priors(router, x[fit_idx], fit, w[fit_idx], lam, kappa, previous)
-            beta = _fit_heads(x[fit_idx], fit, w[fit_idx], pri, _precision(names, lam, kappa))
-            search[lam] = _weighted_log_loss(beta, x[val_idx], val, w[val_idx])
+            pri = _head_priors(router, x_fit, fit, w[fit_idx], lam, kappa, previous)
+            beta = _fit_heads(x_fit, fit, w[fit_idx], pri, _precision(names, lam, kappa))
+            search[lam] = _weighted_log_loss(beta, x_val, val, w[val_idx])
         best = min(search, key=lambda v: search[v])
         prior_val = _weighted_log_loss(
-            _head_priors(router, x[fit_idx], fit, w[fit_idx], best, kappa, previous).beta0,
-            x[val_idx], val, w[val_idx])
+            _head_priors(router, x_fit, fit, w[fit_idx], best, kappa, previous).beta0,
+            x_val, val, w[val_idx])
     else:
         best = grid[-1]
     priors = _head_priors(router, x, bandit, w, best, kappa, previous)
     beta = _fit_heads(x, bandit, w, priors, _precision(names, best, kappa))
     router.bias, router.theta = beta[:, 0].copy(), beta[:, 1:].copy()
     router.set_role_heads(priors.role_heads)
-    predicted = sigmoid(x @ beta.T).mean(axis=0)
+    predicted = sigmoid(x.xu @ beta.T)[x.pid].mean(axis=0)
     heads = []
     for j, key in enumerate(keys):
         rows = bandit.actions == j

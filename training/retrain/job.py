@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from adaptive_router.training.retrain.bandit import build_bandit, split_by_prompt
+from adaptive_router.training.retrain.bandit import predict_unique, split_by_prompt
+from adaptive_router.training.retrain.compact import read_compact
 from adaptive_router.training.retrain.evaluation import (
     ESTIMATORS,
     compare_offline,
@@ -26,15 +27,10 @@ from adaptive_router.training.retrain.fleet import (
     BaseSpec,
     candidate_roles,
     comparison_router,
-    fill_expected_costs,
-    fleet_keys_from_logs,
-    reference_from_logs,
     resolve_base,
-    task_tag,
 )
 from adaptive_router.training.retrain.heads import learn_heads
-from adaptive_router.training.retrain.labels import label_quality
-from adaptive_router.training.retrain.logs import LogReadStats, join_feedback, read_feedback, read_logs
+from adaptive_router.training.retrain.logs import read_feedback
 from adaptive_router.training.retrain.report import plot_quality_cost, write_report
 
 from adaptive_router.domain import Candidate, Fleet
@@ -135,21 +131,23 @@ def retrain(
         raise ConfigError(f"unknown estimator {estimator!r}; use one of {ESTIMATORS}")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stats = LogReadStats()
-    lines = read_logs(list(logs), stats)
-    matched = join_feedback(lines, read_feedback(feedback)) if feedback else 0
-    labels, sources = label_quality(lines, label_source, judge=judge, progress=progress)
+    # one streamed pass: feedback joined and answers labelled as the lines are read; only the
+    # compact per-request arrays are kept (compact.py), never the parsed lines
+    clock = _Clock()
+    log = read_compact(list(logs), read_feedback(feedback) if feedback else None, label_source,
+                       judge=judge, progress=progress)
+    stats, matched = log.stats, log.feedback_joined
+    clock.lap("read_and_label")
     fleet_obj = Fleet.from_yaml(fleet) if fleet is not None else None
-    keys = fleet_obj.candidate_keys if fleet_obj is not None else fleet_keys_from_logs(lines)
-    reference = (fleet_obj.reference_model() if fleet_obj is not None
-                 else reference_from_logs(lines, keys))
+    keys = fleet_obj.candidate_keys if fleet_obj is not None else log.fleet_keys()
+    reference = fleet_obj.reference_model() if fleet_obj is not None else log.reference(keys)
     base_spec = resolve_base(base, fleet_obj or _pseudo_fleet(keys, reference))
     chosen = _choose_method(method, base_spec, keys)
     if chosen == "fine-tune" and fleet_obj is None:
         keys = base_spec.router.candidate_keys  # type: ignore[union-attr]  # as before: the base's
-    filled = fill_expected_costs(lines, keys, fleet_obj) if chosen == "heads" else 0
+    filled = log.fill_expected_costs(keys, fleet_obj) if chosen == "heads" else 0
     default_policy = ThresholdPolicy(default_threshold) if default_threshold is not None else None
-    bandit, dropped = build_bandit(lines, labels, keys, default_policy, task_of=task_tag)
+    bandit, dropped = log.bandit(keys, default_policy)
     train_idx, held_idx = split_by_prompt(bandit.prompts, holdout, seed=seed)
     if len(train_idx) < MIN_REQUESTS or len(held_idx) < MIN_REQUESTS:
         raise DataError(f"only {len(bandit)} usable logged requests ({len(train_idx)} train, "
@@ -157,10 +155,11 @@ def retrain(
                         "each side. "
                         "Collect more traffic, or lower --holdout.")
     train, held = bandit.subset(train_idx), bandit.subset(held_idx)
+    clock.lap("bandit_data")
     if progress:
         print(f"retrain ({chosen}): {len(bandit)} labelled requests ({len(train)} train, "
               f"{len(held)} held out) over {len(keys)} candidates")
-    old_router = comparison_router(base_spec, keys, lines)
+    old_router = comparison_router(base_spec, keys, log.predictions_by_prompt)
     if isinstance(old_router, FleetHeadsRouter):  # embeddings from the training cache, as the new one's
         from adaptive_router.encoders import shared_encoder, training_cache_path
 
@@ -177,8 +176,9 @@ def retrain(
         new_router, heads_info = learn_heads(train, feature_base, roles, tasks=train.tasks,
                                              previous=previous, encoder=encoder, seed=seed,
                                              progress=progress)
-    q_old = old_router.predict_batch(held.prompts)
-    q_new = new_router.predict_batch(held.prompts)
+    clock.lap("learn")
+    q_old = predict_unique(old_router, held.prompts)
+    q_new = predict_unique(new_router, held.prompts)
     candidate_quality = outcome_model(train)
     cmp = compare_offline(old_router, new_router, held, cost_weight=cost_weight, q_old=q_old,
                           q_new=q_new, candidate_quality=candidate_quality)
@@ -189,7 +189,8 @@ def retrain(
     q_quality = np.tile(candidate_quality, (len(held), 1))
     curves = {"old": threshold_curve(old_router, held, q_old, q_quality, thresholds),
               "new": threshold_curve(new_router, held, q_new, q_quality, thresholds)}
-    label_counts = Counter(s for s in sources if s)
+    clock.lap("off_policy_eval")
+    label_counts = log.label_sources
     tagged = sum(1 for t in (bandit.tasks or []) if t)
     summary: dict[str, Any] = {
         "promoted": promoted,
@@ -209,11 +210,25 @@ def retrain(
         "served_share": {k: float(np.mean(bandit.actions == j))
                          for j, k in enumerate(bandit.candidate_keys)},
         "router_written": router_dir is not None,
+        "timings_s": clock.laps,
     }
     plot_path = plot_quality_cost(summary, cmp, out_dir / "quality_cost.png")
     (out_dir / "retrain.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     report_path = write_report(summary, cmp, out_dir / "report.md", plot_path.name)
     return RetrainResult(promoted, out_dir, candidate_dir, router_dir, report_path, plot_path, summary)
+
+
+class _Clock:
+    """Wall seconds per step (``retrain.json``'s ``timings_s``): where a large log's time goes."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _pseudo_fleet(keys: Sequence[str], reference: str) -> Fleet:

@@ -120,6 +120,45 @@ class JudgeLabeler:
         return score
 
 
+def line_label(line: TrafficLogLine, source: str = "auto", has_judge: bool = False,
+               reward_temperature: float = 1.0) -> tuple[float | None, str | None, bool]:
+    """One line's quality label and its source, without calling the judge: ``(value, source,
+    needs_judge)``. Per line, so that a streamed log is labelled as it is read."""
+    if line.error or not line.samples:
+        return None, None, False
+    value, src = None, None
+    if source in ("auto", "feedback"):
+        value, src = feedback_quality(line.feedback), "feedback"
+    if value is None and source in ("auto", "reward"):
+        value, src = reward_quality(line, reward_temperature), "reward"
+    if value is None and has_judge and source in ("auto", "judge"):
+        return None, None, True
+    return (value, src, False) if value is not None else (None, None, False)
+
+
+def check_label_source(source: str, judge: Callable[[str, str], float | None] | None) -> None:
+    """Fail before reading a log when the label source cannot work."""
+    if source not in LABEL_SOURCES:
+        raise ConfigError(f"unknown label source {source!r}; use one of {LABEL_SOURCES}")
+    if source == "judge" and judge is None:
+        raise ConfigError("--label-source judge needs a judge model: pass --judge-model MODEL "
+                          "(any model litellm.completion can call)")
+
+
+def judge_answers(items: Sequence[tuple[str, str]], judge: Callable[[str, str], float | None],
+                  progress: bool = True) -> list[float | None]:
+    """The judge's label of each (prompt, served answer)."""
+    from tqdm.auto import tqdm
+
+    return [judge(prompt, answer) for prompt, answer in
+            tqdm(items, desc="judging answers", unit="answer", disable=not progress)]
+
+
+def served_answer(line: TrafficLogLine) -> str:
+    """The answer the client received (the chosen sample)."""
+    return line.samples[min(line.chosen_index, len(line.samples) - 1)]
+
+
 def label_quality(
     lines: Sequence[TrafficLogLine],
     source: str = "auto",
@@ -132,34 +171,19 @@ def label_quality(
     ``auto`` takes feedback when a line has it, else the logged reward score, else the judge
     (when one is given).
     """
-    if source not in LABEL_SOURCES:
-        raise ConfigError(f"unknown label source {source!r}; use one of {LABEL_SOURCES}")
-    if source == "judge" and judge is None:
-        raise ConfigError("--label-source judge needs a judge model: pass --judge-model MODEL "
-                          "(any model litellm.completion can call)")
+    check_label_source(source, judge)
     labels = np.full(len(lines), np.nan)
     sources: list[str | None] = [None] * len(lines)
     needs_judge = []
     for i, line in enumerate(lines):
-        if line.error or not line.samples:
-            continue
-        value, src = None, None
-        if source in ("auto", "feedback"):
-            value, src = feedback_quality(line.feedback), "feedback"
-        if value is None and source in ("auto", "reward"):
-            value, src = reward_quality(line, reward_temperature), "reward"
-        if value is None and judge is not None and source in ("auto", "judge"):
+        value, src, ask = line_label(line, source, judge is not None, reward_temperature)
+        if ask:
             needs_judge.append(i)
-            continue
-        if value is not None:
+        elif value is not None:
             labels[i], sources[i] = value, src
     if needs_judge:
-        from tqdm.auto import tqdm
-
-        for i in tqdm(needs_judge, desc="judging answers", unit="answer", disable=not progress):
-            line = lines[i]
-            answer = line.samples[min(line.chosen_index, len(line.samples) - 1)]
-            value = judge(line.prompt, answer)  # type: ignore[misc]
+        items = [(lines[i].prompt, served_answer(lines[i])) for i in needs_judge]
+        for i, value in zip(needs_judge, judge_answers(items, judge, progress), strict=True):  # type: ignore[arg-type]
             if value is not None:
                 labels[i], sources[i] = value, "judge"
     return labels, sources

@@ -144,11 +144,14 @@ class LogReadStats:
     skipped: int = 0
 
 
-def read_logs(paths: Sequence[str | Path], stats: LogReadStats | None = None) -> list[TrafficLogLine]:
+def iter_logs(paths: Sequence[str | Path], stats: LogReadStats | None = None) -> Iterator[TrafficLogLine]:
     """Every request in the given logs (traffic logs with their rotations, or LiteLLM standard
-    logging payloads, detected per line), oldest file first."""
+    logging payloads, detected per line), oldest file first, one at a time.
+
+    A generator, so that a log of a million requests is never held whole: the retraining job
+    keeps only the compact arrays it learns from (:mod:`.compact`). ``stats`` is filled in as
+    the lines are read."""
     stats = stats if stats is not None else LogReadStats()
-    lines: list[TrafficLogLine] = []
     for path in paths:
         files = traffic_log_files(path)
         if not files:
@@ -163,15 +166,21 @@ def read_logs(paths: Sequence[str | Path], stats: LogReadStats | None = None) ->
                         stats.skipped += 1
                         continue
                     stats.litellm_payloads += 1
-                    lines.append(line)
+                    yield line
                     continue
                 try:
-                    lines.append(TrafficLogLine.model_validate(obj))
-                    stats.traffic_lines += 1
+                    parsed = TrafficLogLine.model_validate(obj)
                 except ValidationError as exc:
                     raise DataError(f"{file}:{lineno}: neither a traffic log line nor a LiteLLM "
                                     f"logging payload: {exc.errors()[0]['msg']}") from None
-    return lines
+                stats.traffic_lines += 1
+                yield parsed
+
+
+def read_logs(paths: Sequence[str | Path], stats: LogReadStats | None = None) -> list[TrafficLogLine]:
+    """Every request in the given logs, as a list (small logs and tests; the retraining job
+    streams them with :func:`iter_logs`)."""
+    return list(iter_logs(paths, stats))
 
 
 def read_feedback(path: str | Path) -> dict[str, dict[str, Any]]:
