@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 LINT   := $(wildcard adaptive_router integrations training tests examples benchmarks)
 export ADAPTIVE_ROUTER_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: install demo test test-slow bench lint lock clean
+.PHONY: install demo test test-slow bench bench-scale lint lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test-slow: $(STAMP) $(VLLM_STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
+
+# retrain on 10k / 100k / 1M generated log lines: wall time and peak RSS (docs/bench_scale.md)
+bench-scale: $(STAMP)
+	$(PY) benchmarks/scale_benchmark.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINT)
