@@ -23,6 +23,15 @@ def data_root() -> Path | None:
     return None
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.gpu`` tests skip on a machine without CUDA (torch is imported only then)."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA GPU")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The routing data folder (../shared/data or $ADAPTIVE_ROUTER_DATA); skips when absent."""

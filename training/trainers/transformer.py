@@ -1,10 +1,21 @@
 """Trainer of the fine-tuned classifier routers ``bert`` and ``causal_llm``.
 
-Runs through Hugging Face Accelerate: one CPU or GPU as is, several GPUs with
-``accelerate launch -m adaptive_router.cli train ...`` or ``torchrun`` (Accelerate reads the
-launcher's environment). Mixed precision (bf16 where supported, else fp16) on GPU, full
-precision on CPU. Seeded; validation loss every ``eval_every`` steps on a fixed validation
-subset, early stopping with the best weights restored; ``max_steps`` caps a CPU run.
+Runs through Hugging Face Accelerate: one CPU or GPU as is, several processes with
+``accelerate launch --num_processes N -m adaptive_router.cli train ...`` (GPUs) or
+``accelerate launch --multi_gpu --num_processes N ...`` / ``torchrun --nproc_per_node N -m ...``
+(CPU processes, gloo backend; ``accelerate launch --cpu --num_processes N`` silently runs ONE
+process). Mixed precision (bf16 where supported, else fp16) on GPU, full precision on CPU.
+Seeded; validation loss every ``eval_every`` steps on a fixed validation subset, early stopping
+with the best weights restored; ``max_steps`` caps a CPU run.
+
+With N processes the run is the same run, spread out: ``batch_size`` stays the *global* batch
+(each process takes ``batch_size / N`` of it, Accelerate's ``split_batches``), so steps, learning
+rate and early stopping mean what they mean on one process, and DDP's gradient average over the
+shards equals the one-process gradient of the whole batch. The validation subset is sharded
+across the processes and the loss sums are reduced, so every process sees the same validation
+loss and takes the same early-stopping decision (a process that stopped alone would leave the
+others waiting in the next gradient all-reduce). Only the main process shows progress; saving
+is rank 0's alone (:func:`adaptive_router.training.train.train_router`).
 """
 
 from __future__ import annotations
@@ -65,6 +76,20 @@ def _mixed_precision(device: str) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def _accelerator(dev: str, batch_size: int) -> tuple[Any, int]:
+    """The Accelerator for this run and the global batch size (rounded up to a multiple of the
+    number of processes, so every process gets an equal share of each batch)."""
+    from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+
+    # the backbone's own pooler (BERT) is unused (the head pools): without find_unused_parameters
+    # DDP stops at the second step with "Expected to have finished reduction in the prior iteration"
+    accelerator = Accelerator(mixed_precision=_mixed_precision(dev), cpu=dev == "cpu",
+                              dataloader_config=DataLoaderConfiguration(split_batches=True),
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    n = accelerator.num_processes
+    return accelerator, -(-batch_size // n) * n
+
+
 def fit_transformer(
     router_cls: type[TransformerClassifierRouter],
     train: Sequence[Record],
@@ -91,7 +116,6 @@ def fit_transformer(
 ) -> tuple[TransformerClassifierRouter, dict[str, Any]]:
     """Fine-tune ``router_cls`` on BCE against the targets; returns the router and report."""
     import torch
-    from accelerate import Accelerator
 
     limit_cpu_threads()
     seed_everything(seed)
@@ -103,7 +127,11 @@ def fit_transformer(
     y_va = build_targets(val, keys, quality_score, spec, quality=q_va)
     cols = torch.tensor([spec.reference != k for k in keys])
     dev = pick_device(device)
-    accelerator = Accelerator(mixed_precision=_mixed_precision(dev), cpu=dev == "cpu")
+    accelerator, batch_size = _accelerator(dev, batch_size)
+    if not accelerator.is_main_process:  # one set of bars: the backbone's loading bar too
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     router = router_cls(keys, backbone=backbone, reference=spec.reference, max_length=max_length)
     module = router.build()
     n_trainable = freeze_all_but_last(module, train_layers)
@@ -122,25 +150,37 @@ def fit_transformer(
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                 "labels": torch.tensor(y_tr[idx], dtype=torch.float32)}
 
+    # full batches only (the epoch's remainder is reshuffled into the next epoch): a short last batch
+    # would be padded with repeated prompts to split evenly across processes, and N processes
+    # would no longer run the one-process steps
     loader = torch.utils.data.DataLoader(list(range(len(train))), batch_size=batch_size, shuffle=True,
-                                         collate_fn=collate, generator=torch.Generator().manual_seed(seed))
+                                         drop_last=len(train) >= batch_size, collate_fn=collate,
+                                         generator=torch.Generator().manual_seed(seed))
     module, opt, loader = accelerator.prepare(module, opt, loader)
     total_steps = min(max_steps, epochs * len(loader))
     stopper = EarlyStopping(patience=patience)
 
     def val_loss() -> float:
-        module.eval()
-        losses = []
+        """Mean BCE on the validation subset: each process scores its contiguous shard through
+        the unwrapped module (no DDP collective per forward, so unequal shards are fine), then
+        the (loss sum, count) pairs are summed across processes: every process gets the same value."""
+        net = accelerator.unwrap_model(module)
+        net.eval()
+        lo, hi = _shard(len(val_prompts), accelerator.process_index, accelerator.num_processes)
+        total, count = 0.0, 0
         with torch.no_grad():
-            for i in range(0, len(val_prompts), 2 * batch_size):
-                enc = router.tokenize(val_prompts[i:i + 2 * batch_size])
-                logits = module(enc["input_ids"].to(accelerator.device),
-                                enc["attention_mask"].to(accelerator.device)).float().cpu()
-                y = y_val[i:i + 2 * batch_size]
-                losses.append(torch.nn.functional.binary_cross_entropy_with_logits(
-                    logits[:, cols], y[:, cols], reduction="sum").item())
-        module.train()
-        return sum(losses) / max(1, len(val_prompts) * int(cols.sum()))
+            for i in range(lo, hi, 2 * batch_size):
+                j = min(hi, i + 2 * batch_size)
+                enc = router.tokenize(val_prompts[i:j])
+                logits = net(enc["input_ids"].to(accelerator.device),
+                             enc["attention_mask"].to(accelerator.device)).float().cpu()
+                total += torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits[:, cols], y_val[i:j][:, cols], reduction="sum").item()
+                count += (j - i) * int(cols.sum())
+        net.train()
+        sums = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device),
+                                  reduction="sum")
+        return float(sums[0] / max(1.0, float(sums[1])))
 
     def trainable_state() -> dict[str, torch.Tensor]:
         unwrapped = accelerator.unwrap_model(module)
@@ -162,7 +202,9 @@ def fit_transformer(
             opt.step()
             opt.zero_grad()
             step += 1
-            train_loss = 0.9 * train_loss + 0.1 * loss.item() if step > 1 else loss.item()
+            # the global batch's loss (mean of the equal shards' means), the same on every process
+            batch_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+            train_loss = 0.9 * train_loss + 0.1 * batch_loss if step > 1 else batch_loss
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{train_loss:.4f}")
@@ -188,12 +230,18 @@ def fit_transformer(
         "mixed_precision": _mixed_precision(dev), "processes": accelerator.num_processes,
         "trainable_parameters": n_trainable, "train_layers": "all" if train_layers is None else train_layers,
         "steps_run": step, "max_steps": max_steps, "epochs_cap": epochs, "max_length": max_length,
-        "batch_size": batch_size, "lr": lr, "head_lr": head_lr,
+        "batch_size": batch_size, "batch_per_process": batch_size // accelerator.num_processes, "lr": lr, "head_lr": head_lr,
         "best_step": stopper.best_step, "best_val_loss": stopper.best,
         "final_train_loss_ema": train_loss, "early_stopped": stop, "val_loss_history": stopper.history,
         "train_target_mean": {k: float(y_tr[:, j].mean()) for j, k in enumerate(keys) if bool(cols[j])},
     }
     return router, report
+
+
+def _shard(n: int, rank: int, world: int) -> tuple[int, int]:
+    """The contiguous slice ``[lo, hi)`` of ``n`` items that process ``rank`` of ``world`` owns
+    (sizes differ by at most one; together the slices cover every item once)."""
+    return rank * n // world, (rank + 1) * n // world
 
 
 def fit_bert(train: Sequence[Record], val: Sequence[Record], candidate_keys: Sequence[str],
