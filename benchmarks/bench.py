@@ -592,6 +592,7 @@ def measure_workers(args: argparse.Namespace) -> dict[str, Any]:
         return out
 
     runs: dict[tuple[str, int], list[LoadResult]] = {s: [] for s in subjects}
+    cpu: dict[tuple[str, int], list[dict[str, float]]] = {s: [] for s in subjects}
     print(f"[bench] workers: {len(subjects)} proxies {subjects} (router: {router_note})", file=sys.stderr)
     with ExitStack() as stack:
         proxies = {}
@@ -611,9 +612,18 @@ def measure_workers(args: argparse.Namespace) -> dict[str, Any]:
             order = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
             for subject in order:
                 proxy = proxies[subject]
+                before = proxy.cpu_seconds()
                 runs[subject].append(asyncio.run(run_load(
                     proxy.base_url, proxy.master_key, payloads(subject, per_round),
-                    concurrency=concurrency, total=per_round, time_limit_s=args.time_limit)))
+                    concurrency=concurrency, total=per_round, time_limit_s=args.time_limit,
+                    ramp_s=args.workers_ramp)))
+                after = proxy.cpu_seconds()
+                used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+                total_cpu = sum(used.values())
+                workers_cpu = [used.get(pid, 0.0) for pid in proxy.worker_pids()]
+                cpu[subject].append({"cpu_ms_per_request": total_cpu / per_round * 1000,
+                                     "cpu_share_of_wall": total_cpu / runs[subject][-1].wall_s,
+                                     "busiest_worker_share": max(workers_cpu) / total_cpu if total_cpu else 0.0})
         alive = {f"{which}@{w}": proxy.alive() and len(proxy.worker_pids()) == w
                  for (which, w), proxy in proxies.items()}
         died = {f"{which}@{w}": proxy.log_text().count("died") for (which, w), proxy in proxies.items()}
@@ -621,7 +631,8 @@ def measure_workers(args: argparse.Namespace) -> dict[str, Any]:
                  if paths[f"log:{PLUGIN}@{w}"].exists() else 0 for w in WORKER_COUNTS}
 
     out: dict[str, Any] = {"router": router_spec, "router_note": router_note, "concurrency": concurrency,
-                           "rounds": rounds, "requests_per_round": per_round, "workers": {},
+                           "rounds": rounds, "requests_per_round": per_round, "ramp_s": args.workers_ramp,
+                           "workers": {},
                            "workers_alive_at_end": alive, "worker_restarts": died,
                            "traffic_log_lines": log_lines,
                            "routed_requests": {w: sent[(PLUGIN, w)] for w in WORKER_COUNTS},
@@ -634,7 +645,9 @@ def measure_workers(args: argparse.Namespace) -> dict[str, Any]:
             row[which] = {"rps_rounds": [r.rps for r in rr], "rps": float(np.median([r.rps for r in rr])),
                           "requests": sum(r.requests for r in rr), "errors": sum(len(r.errors) for r in rr),
                           "p50_ms": pct_ms(lat, 50), "p99_ms": pct_ms(lat, 99),
-                          "first_errors": [e for r in rr for e in r.errors][:3]}
+                          "first_errors": [e for r in rr for e in r.errors][:3],
+                          **{k: float(np.median([c[k] for c in cpu[(which, w)]])) for k in
+                             ("cpu_ms_per_request", "cpu_share_of_wall", "busiest_worker_share")}}
         row["ratio"] = row[PLUGIN]["rps"] / row["plain"]["rps"] if row["plain"]["rps"] else 0.0
         row["round_ratios"] = [a / b for a, b in zip(row[PLUGIN]["rps_rounds"], row["plain"]["rps_rounds"],
                                                      strict=True) if b]
@@ -688,8 +701,14 @@ def update_workers_block(path: Path, workers: dict[str, Any], command: str, fini
         *workers_rows(workers),
         "",
         f"Router: {workers['router_note']}. {workers['rounds']} rounds x {workers['requests_per_round']} "
-        f"requests per proxy per round, the four proxies in rotating order; {logged}; worker restarts "
-        f"(\"died\" in the proxy logs): {sum(workers['worker_restarts'].values())}.",
+        f"requests per proxy per round, the four proxies in rotating order, each round's 32 connections "
+        f"opened over {workers['ramp_s']:g} s; {logged}; worker restarts (\"died\" in the proxy logs): "
+        f"{sum(workers['worker_restarts'].values())}.",
+        "CPU of each proxy's processes (medians of the rounds): " + "; ".join(
+            f"{which} {w}w {row[which]['cpu_ms_per_request']:.1f} ms/request, "
+            f"{row[which]['cpu_share_of_wall']:.2f} CPUs" + (f", busiest worker {row[which]['busiest_worker_share']:.0%}"
+                                                             if int(w) > 1 else "")
+            for w, row in workers["workers"].items() for which in ("plain", PLUGIN)) + ".",
         WORKERS_END,
     ])
     head, rest = text.split(WORKERS_START, 1)
@@ -1075,6 +1094,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--workers-requests", type=int, default=400,
                     help="requests per proxy per round at concurrency 32 in the workers rows")
     ap.add_argument("--workers-rounds", type=int, default=5, help="alternating rounds in the workers rows")
+    ap.add_argument("--workers-ramp", type=float, default=1.0,
+                    help="seconds over which each round opens its 32 connections (a burst lands them "
+                         "all on one worker)")
     ap.add_argument("--only", default=None,
                     help=f"run only these rows, a comma list of {', '.join(ROWS)} (the full-run files "
                          "are then written only when --out / --json name them)")

@@ -299,6 +299,27 @@ class LiteLLMProxy:
                 pass
         return total
 
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU time (user + system) used so far by each process of the proxy, by pid: sampled
+        before and after a load, it shows how the work was shared among the workers."""
+        import psutil
+
+        if self.process is None:
+            return {}
+        try:
+            root = psutil.Process(self.process.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return {}
+        out = {}
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                out[proc.pid] = t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the worker processes, or the proxy itself when it
         runs one (multiprocessing's resource tracker is not a worker)."""
@@ -387,12 +408,19 @@ async def run_load(
     path: str = "/v1/chat/completions",
     request_timeout_s: float = 60.0,
     on_response: Callable[[int, Any], None] | None = None,
+    ramp_s: float = 0.0,
 ) -> LoadResult:
     """Send ``total`` requests (``payloads[i]``, cycled) with ``concurrency`` in flight.
 
     Stops early when ``time_limit_s`` has passed (no new requests start after it). A non-200
     answer or a transport error is recorded in ``errors``; ``on_response(i, httpx.Response)``
     may inspect each answer.
+
+    ``ramp_s`` spreads the start of the ``concurrency`` connections over that many seconds. For
+    a proxy with several worker processes: they share one listening socket, and a worker that
+    wakes up to a burst of connections accepts all of them (the event loop drains the accept
+    queue), so ``concurrency`` connections opened at once mostly land on ONE worker and stay
+    there (keep-alive). Spread out, each connection goes to whichever worker accepts it first.
     """
     import httpx
 
@@ -415,8 +443,10 @@ async def run_load(
 
     async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits,
                                  timeout=request_timeout_s) as client:
-        async def worker() -> None:
+        async def worker(k: int) -> None:
             nonlocal next_index
+            if ramp_s > 0:
+                await asyncio.sleep(ramp_s * k / concurrency)
             while True:
                 if next_index >= total or time.perf_counter() > deadline:
                     return
@@ -436,7 +466,7 @@ async def run_load(
                 result.latencies_s.append(time.perf_counter() - t0)
                 result.statuses.append(status)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
     result.wall_s = time.perf_counter() - start
     return result
 
