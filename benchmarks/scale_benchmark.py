@@ -237,22 +237,24 @@ def render(result: dict[str, Any]) -> str:
         "on its 2 cores during the runs): wall times there are several times the CPU times, so the CPU "
         "column (user + sys of the retrain process) is the steadier measure of the work.",
         "",
-        "| lines | distinct prompts | usable | retrain wall | CPU (user + sys) | read + label | learn | "
-        "off-policy eval | peak RSS | wall growth / line | CPU growth / line | RSS growth / line | log size | "
-        "utility gain (DR ± s.e.) | promoted |",
+        "| lines | distinct prompts | log size | retrain wall | CPU (user + sys) | read + label | learn | "
+        "off-policy eval | peak RSS | wall growth / line | CPU growth / line | RSS growth / line | "
+        "added RSS per added line | utility gain (DR ± s.e.) | promoted |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for i, r in enumerate(rows):
         t = r["timings_s"]
+        added = "-" if i == 0 else (
+            f"{(r['retrain']['max_rss_mb'] - rows[i - 1]['retrain']['max_rss_mb']) * 1024 / (r['n'] - rows[i - 1]['n']):.2f} KB")
         lines.append(
-            f"| {r['n']:,} | {r['generate']['distinct_prompts']:,} | {r['usable']:,} | "
+            f"| {r['n']:,} | {r['generate']['distinct_prompts']:,} | {r['generate']['log_mb']:,.0f} MB | "
             f"{r['retrain']['wall_s']:.1f} s | {_cpu(r['retrain']):.1f} s | "
             f"{t.get('read_and_label', float('nan')):.1f} s | "
             f"{t.get('learn', float('nan')):.1f} s | {t.get('off_policy_eval', float('nan')):.1f} s | "
             f"{r['retrain']['max_rss_mb']:.0f} MB | "
             f"{_ratio(rows, i, 'retrain', 'wall_s')} | {_ratio(rows, i, 'retrain', 'cpu_s')} | "
-            f"{_ratio(rows, i, 'retrain', 'max_rss_mb')} | "
-            f"{r['generate']['log_mb']:.0f} MB | {r['utility_difference']:+.4f} ± {r['utility_std_error']:.4f} | "
+            f"{_ratio(rows, i, 'retrain', 'max_rss_mb')} | {added} | "
+            f"{r['utility_difference']:+.4f} ± {r['utility_std_error']:.4f} | "
             f"{'yes' if r['promoted'] else 'no'} |")
     if any(r["eval"] for r in rows):
         lines += ["", "`adaptive-router eval` of each retrained router on the decontaminated llmrouter "
@@ -278,14 +280,21 @@ def render(result: dict[str, Any]) -> str:
         "What keeps memory bounded: the log is streamed (`training/retrain/logs.py: iter_logs`) into "
         "compact per-request arrays (`training/retrain/compact.py`: prompt id, served candidate, "
         "propensity, label, costs, knob and task ids) instead of a list of parsed lines; each distinct "
-        "prompt is embedded (through the encoder's SQLite embedding cache), featurised and routed "
-        "once; the heads' design matrix is one float64 row per train request. What still grows "
-        "with the log: those arrays (~0.3 KB per request with its request id), the late-feedback "
-        "table (one entry per request id) and the design matrix; what grows with the distinct "
-        "prompts: their text and embeddings.",
+        "prompt is embedded (in batches, through the encoder's SQLite embedding cache), featurised, "
+        "routed and hashed once, and the heads are fitted on one design row per distinct prompt "
+        "(requests aggregated into summed weights and soft labels: the same loss). What still grows "
+        "with the number of requests: those arrays and the request ids, and, while reading, the "
+        "late-feedback table (one entry per request id: a feedback file of N lines is held whole); "
+        "see the *added RSS per added line* column.",
         "",
-        "Per-step timings are in each run's `retrain.log` under the work folder; generation "
-        "(the in-process serving loop writing the log) is not part of the measured times: "
+        f"Caveat: the generated traffic repeats the data set's {max(r['generate']['distinct_prompts'] for r in rows):,} "
+        "distinct prompts, so what grows with the number of *distinct* prompts (their text, their "
+        "embeddings -- 384 float64 each --, the design rows, and the task-tag classifier, fitted by "
+        "full-batch Adam on every distinct (prompt, tag) pair) is measured here only up to that count. "
+        "Real traffic with mostly unique prompts costs more per line than this table shows.",
+        "",
+        "Per-step wall times come from each run's `retrain.json` (`timings_s`); generating the log "
+        "(a serving loop writing the plugin's lines) is not part of the measured times: "
         + ", ".join(f"{r['n']:,}: {r['generate']['generate_s']:.0f} s" for r in rows) + ".",
         "",
     ]
