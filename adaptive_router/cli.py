@@ -356,7 +356,7 @@ def train_cmd(
 ) -> None:
     """Train a router on the seeded train split; save it with training_report.{json,md}."""
     from adaptive_router.training.loaders.generic import parse_column_mapping
-    from adaptive_router.training.train import parse_params, train_on_datasets
+    from adaptive_router.training.train import is_main_process, parse_params, train_on_datasets
 
     router = _router_name(router)
     names = [d.strip() for d in data.split(",") if d.strip()]
@@ -365,6 +365,8 @@ def train_cmd(
                                command="adaptive-router " + " ".join(sys.argv[1:]), max_records=max_records,
                                fleet=_load_fleet(fleet), load_kwargs=parse_column_mapping(columns),
                                **parse_params(param or []))
+    if not is_main_process():  # under accelerate/torchrun rank 0 alone reports (and saved)
+        return
     _emit({"router": router, "out": str(out), "train_seconds": report.get("train_seconds"),
            "best_val_loss": report.get("best_val_loss"), "cost_basis": report.get("cost_basis"),
            "test_metrics": report.get("test_metrics")})

@@ -96,12 +96,12 @@ def train_router(
     seconds = time.perf_counter() - start
     report = build_report(name, router, train, val, candidate_keys, quality_score, seed, params, seconds, extra)
     router.training_report = report  # type: ignore[attr-defined]
-    if out_dir is not None and _is_main_process():
+    if out_dir is not None and is_main_process():
         save_with_report(router, out_dir, report)
     return router
 
 
-def _is_main_process() -> bool:
+def is_main_process() -> bool:
     """False in the non-zero ranks of an ``accelerate launch`` / ``torchrun`` job (rank 0 saves)."""
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -261,7 +261,7 @@ def train_on_datasets(
     router = train_router(name, tr_all, va_all, keys, quality_score, out_dir=None, seed=seed,
                           progress=progress, **params)
     report = dict(getattr(router, "training_report", {}))
-    if not _is_main_process():  # the other ranks hold the same weights: rank 0 alone evaluates and saves
+    if not is_main_process():  # the other ranks hold the same weights: rank 0 alone evaluates and saves
         return report
     if not roles and va_all:
         from adaptive_router.training.default_knob import choose_default_knob
