@@ -149,5 +149,5 @@ def test_litellm_plan_and_accounting_of_a_fallback() -> None:
     assert entry == {"model": "large-group", "n": 1}
     served, group = account_failover(rt, d, "small-group", entry)
     assert served.candidate.key == "large#1" and group == "large-group"
-    assert "fallback: small#3 failed, served by large#1" in served.reason
+    assert "failover: small#3 failed, served by large#1" in served.reason
     assert served.predictions == d.predictions  # what the router said is kept

@@ -127,9 +127,9 @@ def account_failover(runtime: Any, decision: Decision, requested_group: str,
         return decision, requested_group
     n = int(entry.get("n") or texts or 1)
     served = Candidate(model=model, n=n)
-    log.warning("adaptive_router: fallback: %s (%s) failed; served by %s (%s)",
+    log.warning("adaptive_router: failover: %s (%s) failed; served by %s (%s)",
                 decision.candidate.key, requested_group, served.key, group)
-    reason = f"{decision.reason}; fallback: {decision.candidate.key} failed, served by {served.key}"
+    reason = f"{decision.reason}; failover: {decision.candidate.key} failed, served by {served.key}"
     return decision.model_copy(update={"candidate": served, "reason": reason}), group
 
 

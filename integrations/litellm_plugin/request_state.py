@@ -40,7 +40,7 @@ class RequestState:
 
     request: RoutedRequest
     decision: Decision
-    group: str  # the model group called (after a cooldown skip or a fallback: the one that served)
+    group: str  # the model group called (after a cooldown skip or a failover: the one that served)
     decided_group: str  # the group decided before any cooldown skip: what a failover is counted against
     request_id: str
     generation: int  # the runtime generation that decided (hot reload keeps it until the request ends)

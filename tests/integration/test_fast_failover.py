@@ -69,9 +69,11 @@ def test_a_refused_deployment_fails_over_at_once_then_is_skipped_while_cooling(p
     took, first = ask(proxy)
     assert first.status_code == 200, first.text[:500]
     assert first.headers["x-litellm-model-group"] == "weak-replay"
-    # LiteLLM's default retries took 4-7 s here; one refused connect takes milliseconds
-    assert took < 2.0, took
-    assert "fallback: refused#1 failed" in first.json()["adaptive_router"]["decision"]["reason"]
+    # no retry of the dead deployment: LiteLLM's default (2 retries with back-off) takes 4-7 s
+    # on it. The time itself is measured side by side in `make bench` (row 6), not here.
+    assert first.headers.get("x-litellm-attempted-retries") == "0", dict(first.headers)
+    assert took < 4.0, took
+    assert "failover: refused#1 failed" in first.json()["adaptive_router"]["decision"]["reason"]
     times = []
     for i in range(6):
         took, resp = ask(proxy, stream=bool(i % 2))

@@ -143,7 +143,7 @@ def test_a_stream_fails_over_before_anything_was_sent(down_proxy, options) -> No
     assert "".join((e["choices"][0]["delta"].get("content") or "") for e in events if e["choices"]) == ANSWER
     info = events[-1]["adaptive_router"]
     assert (info["model"], info["model_group"], info["n"]) == ("weak", "weak-replay", 1)
-    assert "fallback: down#1 failed, served by weak#1" in info["decision"]["reason"]
+    assert "failover: down#1 failed, served by weak#1" in info["decision"]["reason"]
     assert info["cost_usd"] == pytest.approx(expected_cost(info["prompt_tokens"], 40, WEAK_PRICE))
     line = next(ln for ln in read_traffic_log(down_proxy.traffic_log) if ln.request_id == info["request_id"])
     assert line.decision["model"] == "weak" and line.cost_usd == pytest.approx(info["cost_usd"])
