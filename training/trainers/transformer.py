@@ -1,4 +1,4 @@
-"""Trainer of the fine-tuned classifier routers ``bert`` and ``causal_llm``.
+"""Trainer of the fine-tuned classifier routers ``bert`` and ``causal-llm``.
 
 Runs through Hugging Face Accelerate: one CPU or GPU as is, several processes with
 ``accelerate launch --num_processes N -m adaptive_router.cli train ...`` (GPUs) or
@@ -255,7 +255,7 @@ def fit_bert(train: Sequence[Record], val: Sequence[Record], candidate_keys: Seq
 def fit_causal_llm(train: Sequence[Record], val: Sequence[Record], candidate_keys: Sequence[str],
                    quality_score: str, seed: int = 0, progress: bool = True,
                    **params: Any) -> tuple[TransformerClassifierRouter, dict[str, Any]]:
-    """``causal_llm``: SmolLM2-135M (or ``backbone=`` a decoder folder). On a CPU only the last
+    """``causal-llm``: SmolLM2-135M (or ``backbone=`` a decoder folder). On a CPU only the last
     ``train_layers`` blocks (default 2) and the head are trained, for at most 40 steps of 8
     prompts cut to 96 tokens (override with params); on a GPU everything, for ``max_steps``."""
     on_gpu = pick_device(params.get("device")) == "cuda"
