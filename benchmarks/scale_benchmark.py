@@ -115,13 +115,16 @@ class _Forced:
         return self.j
 
 
-def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: float, seed: int) -> dict[str, Any]:
+def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: float, seed: int,
+             unique_share: float = 0.0) -> dict[str, Any]:
     """Serve ``n`` requests as the plugin does and write its traffic log and graded feedback.
 
     Each line is the plugin's ``TrafficLogLine.to_json`` with the writer's redaction; a line
     differs from another line of the same prompt and served candidate only in its request id and
     timestamp, so it is serialised once per (prompt, candidate) and those two fields are filled
-    in per request (a million pydantic round trips would take longer than the retraining)."""
+    in per request (a million pydantic round trips would take longer than the retraining).
+    ``unique_share`` of the requests get a request-specific suffix on their prompt (`` (ref
+    <n>)``), so that the log holds about that share of distinct prompts."""
     from adaptive_router.policy import EpsilonExploration, ThresholdPolicy
     from adaptive_router.traffic import TrafficLogLine, TrafficLogWriter
 
@@ -132,8 +135,10 @@ def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: 
     picks = rng.integers(len(records), size=n)
     explore = rng.random(n) < epsilon  # as EpsilonExploration.decide draws, per request
     arms = rng.integers(0, len(keys), size=n)
+    unique = rng.random(n) < unique_share
     index = {k: j for j, k in enumerate(keys)}
-    rid_mark, stamp = "@REQUEST-ID@", datetime(2000, 1, 1, tzinfo=timezone.utc)
+    rid_mark, suffix_mark = "@REQUEST-ID@", "@PROMPT-SUFFIX@"
+    stamp = datetime(2000, 1, 1, tzinfo=timezone.utc)
     start = datetime.now(timezone.utc)
     templates: dict[tuple[int, str], tuple[str, float]] = {}
 
@@ -146,7 +151,7 @@ def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: 
             j = index[d.candidate.key]
             rec = records[i]
             m = rec.models[d.model]
-            line = TrafficLogLine(request_id=rid_mark, timestamp=stamp, prompt=rec.prompt,
+            line = TrafficLogLine(request_id=rid_mark, timestamp=stamp, prompt=rec.prompt + suffix_mark,
                                   decision=d.as_dict(), samples=[""], prompt_tokens=m.token_num_prompt,
                                   output_tokens=list(m.token_num_responses[:1]),
                                   cost_usd=float(table["costs"][i, j]), explored=d.explored,
@@ -154,6 +159,7 @@ def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: 
             text = line.to_json(redaction)
             stamp_text = json.loads(text)["timestamp"]
             assert text.count(rid_mark) == 1 and text.count(stamp_text) == 1, "template fields not unique"
+            assert text.count(suffix_mark) == 1, "the prompt is not written verbatim (redaction?)"
             cached = templates[(i, d.candidate.key)] = (text.replace(stamp_text, "@TIMESTAMP@"),
                                                         float(table["quality"][i, j]))
         return cached[0], d.candidate.key, cached[1]
@@ -162,7 +168,8 @@ def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: 
     explored: dict[tuple[int, int], tuple[str, str, float]] = {}
     explored_count = 0
     with log.open("w", encoding="utf-8") as out, feedback.open("w", encoding="utf-8") as fb:
-        for t, (i, e, a) in enumerate(tqdm(zip(picks.tolist(), explore.tolist(), arms.tolist(), strict=True),
+        for t, (i, e, a, u) in enumerate(tqdm(zip(picks.tolist(), explore.tolist(), arms.tolist(),
+                                                  unique.tolist(), strict=True),
                                            total=n, desc=f"writing {n:,} log lines", unit="line", mininterval=1.0)):
             if i not in greedy:
                 greedy[i] = template(i, False, 0)
@@ -171,10 +178,12 @@ def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: 
             text, key, score = explored[(i, a)] if e else greedy[i]
             rid = uuid.uuid4().hex
             ts = (start + timedelta(microseconds=t)).isoformat().replace("+00:00", "Z")
-            out.write(text.replace("@REQUEST-ID@", rid, 1).replace("@TIMESTAMP@", ts, 1) + "\n")
+            text = text.replace(suffix_mark, f" (ref {t})" if u else "", 1)
+            out.write(text.replace(rid_mark, rid, 1).replace("@TIMESTAMP@", ts, 1) + "\n")
             fb.write(f'{{"request_id": "{rid}", "score": {score!r}}}\n')
             explored_count += key != greedy[i][1]
-    return {"lines": n, "distinct_prompts": int(len(np.unique(picks))), "explored": int(explored_count),
+    distinct = int(len(np.unique(picks[~unique]))) + int(unique.sum())
+    return {"lines": n, "distinct_prompts": distinct, "explored": int(explored_count),
             "log_mb": log.stat().st_size / 2**20, "feedback_mb": feedback.stat().st_size / 2**20}
 
 
@@ -183,7 +192,7 @@ def run_size(table: dict[str, Any], n: int, args: argparse.Namespace, fleet_file
     work.mkdir(parents=True, exist_ok=True)
     log, feedback = work / "traffic.jsonl", work / "feedback.jsonl"
     t = time.perf_counter()
-    gen = generate(table, n, log, feedback, args.epsilon, SEED)
+    gen = generate(table, n, log, feedback, args.epsilon, SEED, args.unique_share)
     gen["generate_s"] = time.perf_counter() - t
     env = {**os.environ, "ADAPTIVE_ROUTER_EMBED_CACHE": str(work / "embeddings.sqlite"),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -225,18 +234,8 @@ def _ratio(rows: list[dict[str, Any]], i: int, step: str, field: str) -> str:
     return f"{growth:.2f}"
 
 
-def render(result: dict[str, Any]) -> str:
-    rows = result["rows"]
+def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "# Retraining at scale",
-        "",
-        "Generated by `" + result["command"] + "` (see its docstring for the protocol); do not edit by hand.",
-        "",
-        f"Data: {result['data']}. Machine: {result['machine']}. Encoder: `{result['encoder']}`. "
-        f"Timings are single runs on a machine shared with other jobs (load average {result.get('load', '?')} "
-        "on its 2 cores during the runs): wall times there are several times the CPU times, so the CPU "
-        "column (user + sys of the retrain process) is the steadier measure of the work.",
-        "",
         "| lines | distinct prompts | log size | retrain wall | CPU (user + sys) | read + label | learn | "
         "off-policy eval | peak RSS | wall growth / line | CPU growth / line | RSS growth / line | "
         "added RSS per added line | utility gain (DR ± s.e.) | promoted |",
@@ -262,21 +261,45 @@ def render(result: dict[str, Any]) -> str:
                   "| lines | eval wall | eval peak RSS |", "|---:|---:|---:|"]
         lines += [f"| {r['n']:,} | {r['eval']['wall_s']:.1f} s | {r['eval']['max_rss_mb']:.0f} MB |"
                   for r in rows if r["eval"]]
-    lines += [
-        "",
-        "*Growth / line*: (ratio of the measurement to the previous row's) / (ratio of the line "
-        "counts); 1.00 is linear, below 1 sub-linear (fixed costs: imports, the default router, "
-        "the embedding of the distinct prompts, the held-out threshold sweep).",
-        "",
-    ]
     big = next((r for r in rows if r["n"] >= 1_000_000), None)
     if big is not None:
         ok_wall = big["retrain"]["wall_s"] <= TARGET_WALL_S
         ok_rss = big["retrain"]["max_rss_mb"] <= TARGET_RSS_MB
-        lines += [f"Target for 1M logged requests (2 cores, static encoder): retrain under 30 min "
-                  f"({'met' if ok_wall else 'NOT met'}: {big['retrain']['wall_s'] / 60:.1f} min) and under "
-                  f"4 GB RSS ({'met' if ok_rss else 'NOT met'}: {big['retrain']['max_rss_mb'] / 1024:.2f} GB).", ""]
+        lines += ["", f"Target for 1M logged requests (2 cores, static encoder): retrain under 30 min "
+                  f"({'met' if ok_wall else 'NOT met'}: {big['retrain']['wall_s'] / 60:.1f} min wall, "
+                  f"{_cpu(big['retrain']) / 60:.1f} min CPU) and under 4 GB RSS "
+                  f"({'met' if ok_rss else 'NOT met'}: {big['retrain']['max_rss_mb'] / 1024:.2f} GB)."]
+    return lines
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    """The page: one table per run (prompts as recorded; a share of unique prompts)."""
+    first = results[0]
+    lines = [
+        "# Retraining at scale",
+        "",
+        "Generated by " + " and ".join(f"`{r['command']}`" for r in results)
+        + " (see the script's docstring for the protocol; re-rendered with `--from-json`); do not edit by hand.",
+        "",
+        f"Data: {first['data']}. Machine: {first['machine']}. Encoder: `{first['encoder']}`. "
+        f"Timings are single runs on a machine shared with other jobs (load average {first.get('load', '?')} "
+        "on its 2 cores during the runs): wall times there are several times the CPU times, so the CPU "
+        "column (user + sys of the retrain process) is the steadier measure of the work.",
+        "",
+    ]
+    for result in results:
+        share = float(result.get("unique_share", 0.0))
+        if len(results) > 1:
+            lines += [f"### {'Prompts as recorded (repeated)' if not share else f'{share:.0%} of requests with a unique prompt'}", ""]
+        lines += _table(result["rows"]) + [""]
+    rows = [r for result in results for r in result["rows"]]
+    most = max(r["generate"]["distinct_prompts"] for r in rows)
     lines += [
+        "*Growth / line*: (ratio of the measurement to the previous row's) / (ratio of the line "
+        "counts); 1.00 is linear, below 1 sub-linear (fixed costs: imports, the default router, "
+        "the task-tag classifier, the held-out threshold sweep). *Added RSS per added line*: the "
+        "peak's increase over the previous row divided by the added lines.",
+        "",
         "What keeps memory bounded: the log is streamed (`training/retrain/logs.py: iter_logs`) into "
         "compact per-request arrays (`training/retrain/compact.py`: prompt id, served candidate, "
         "propensity, label, costs, knob and task ids) instead of a list of parsed lines; each distinct "
@@ -284,14 +307,14 @@ def render(result: dict[str, Any]) -> str:
         "routed and hashed once, and the heads are fitted on one design row per distinct prompt "
         "(requests aggregated into summed weights and soft labels: the same loss). What still grows "
         "with the number of requests: those arrays and the request ids, and, while reading, the "
-        "late-feedback table (one entry per request id: a feedback file of N lines is held whole); "
-        "see the *added RSS per added line* column.",
+        "late-feedback table (one entry per request id: a feedback file of N lines is held whole). "
+        "What grows with the number of distinct prompts: their text, their embeddings (384 float32 "
+        "each), the design rows and the heads' fitting time; the task-tag classifier is fitted on at "
+        "most 20,000 distinct (prompt, tag) pairs (a seeded sample beyond).",
         "",
-        f"Caveat: the generated traffic repeats the data set's {max(r['generate']['distinct_prompts'] for r in rows):,} "
-        "distinct prompts, so what grows with the number of *distinct* prompts (their text, their "
-        "embeddings -- 384 float64 each --, the design rows, and the task-tag classifier, fitted by "
-        "full-batch Adam on every distinct (prompt, tag) pair) is measured here only up to that count. "
-        "Real traffic with mostly unique prompts costs more per line than this table shows.",
+        f"Caveat: the most distinct prompts measured here is {most:,}. Real traffic with mostly "
+        "unique prompts costs more per line than the repeated-prompt table shows: read the "
+        "unique-prompt table's growth for that.",
         "",
         "Per-step wall times come from each run's `retrain.json` (`timings_s`); generating the log "
         "(a serving loop writing the plugin's lines) is not part of the measured times: "
@@ -307,19 +330,21 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "scale_bench")
     ap.add_argument("--epsilon", type=float, default=0.2)
     ap.add_argument("--encoder", default="minilm-static")
+    ap.add_argument("--unique-share", type=float, default=0.0,
+                    help="share of requests whose prompt is made unique (a request-specific suffix): "
+                         "traffic with more distinct prompts than the data set holds")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--eval-cli", action="store_true",
                     help="also time `adaptive-router eval` of each retrained router on llmrouter's test "
                          "split (MiniLM decontamination makes it minutes; independent of the log size)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_scale.md")
-    ap.add_argument("--from-json", type=Path, default=None,
-                    help="re-render the page from a run's bench_scale.json instead of running")
+    ap.add_argument("--from-json", type=Path, action="append", default=None,
+                    help="re-render the page from runs' bench_scale.json instead of running (repeat "
+                         "for several runs, e.g. with and without --unique-share)")
     args = ap.parse_args()
     if args.from_json:
-        result = json.loads(args.from_json.read_text(encoding="utf-8"))
-        for r in result["rows"]:
-            _cpu(r["retrain"])
-        args.out.write_text(render(result), encoding="utf-8")
+        results = [json.loads(path.read_text(encoding="utf-8")) for path in args.from_json]
+        args.out.write_text(render(results), encoding="utf-8")
         print(args.out.read_text(encoding="utf-8"))
         return
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -338,11 +363,11 @@ def main() -> None:
                  f"models), served by the `default` router at threshold({THRESHOLD:g}) with "
                  f"{args.epsilon:.0%} uniform exploration; feedback = the served model's llmrouter score"),
         "machine": f"{platform.machine()}, {cpu} CPU cores, Python {platform.python_version()}",
-        "encoder": args.encoder, "rows": rows, "load": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
+        "encoder": args.encoder, "unique_share": args.unique_share, "rows": rows, "load": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
         "max_rss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     (args.work / "bench_scale.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    args.out.write_text(render(result), encoding="utf-8")
+    args.out.write_text(render([result]), encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))
 
 

@@ -319,3 +319,25 @@ def test_reader_memory_does_not_grow_with_the_log(tmp_path):
     finally:
         tracemalloc.stop()
     assert len(held) == 2000 and p_list > 4 * p_large  # the check can tell the two apart
+
+
+def test_task_classifier_cap_samples_rows_but_keeps_every_tag():
+    """Past ``max_rows`` distinct (prompt, tag) pairs the classifier fits a seeded sample (its cost
+    stops growing with the log) yet still knows every tag; under the cap nothing changes."""
+    from adaptive_router.training.retrain.heads import fit_task_classifier
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    labels = rng.integers(3, size=600)
+    emb = centres[labels] + 0.3 * rng.normal(size=(600, 16))
+    tags = [f"t{k}" for k in labels]
+    tags[7] = "rare"  # one row: a sample of 100 most likely misses it
+    full = fit_task_classifier(emb, tags, steps=60)
+    same = fit_task_classifier(emb, tags, steps=60, max_rows=600)
+    capped = fit_task_classifier(emb, tags, steps=60, max_rows=100, seed=1)
+    assert same[0] == full[0] and np.allclose(same[1], full[1]) and np.allclose(same[2], full[2])
+    assert capped[0] == full[0] == ["rare", "t0", "t1", "t2"]
+    assert not np.allclose(capped[1], full[1])  # the sample was used
+    pred = np.argmax(emb @ capped[1].T + capped[2], axis=1)
+    truth = np.array([full[0].index(t) for t in tags])
+    assert np.mean(pred == truth) > 0.9  # and it still separates the tags

@@ -246,10 +246,13 @@ def read_compact(
     reward_temperature: float = 1.0,
     progress: bool = True,
     lines: Sequence[TrafficLogLine] | None = None,
+    keep_predictions: bool = True,
 ) -> CompactLog:
     """Stream ``logs`` (or take ``lines``) into a :class:`CompactLog`: feedback joined by
     request id, each served answer labelled (:func:`.labels.line_label`; the judge, if any, is
-    asked after the read, for the lines nothing else labels)."""
+    asked after the read, for the lines nothing else labels). ``keep_predictions``: keep each
+    prompt's last logged predictions (only ``--base none`` replays them; with many distinct
+    prompts they are the largest thing kept)."""
     check_label_source(label_source, judge)
     stats = LogReadStats()
     source = lines if lines is not None else iter_logs(list(logs), stats)
@@ -291,7 +294,8 @@ def read_compact(
         for k, v in preds.items():
             seen[k] += 1
             ones[k] += float(v) >= 1.0 - 1e-9
-        by_prompt[line.prompt] = preds
+        if keep_predictions:
+            by_prompt[line.prompt] = preds
         pid.append(prompts(line.prompt))
         sid.append(served(key))
         polid.append(policies(str(d.get("policy", ""))))

@@ -113,8 +113,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, beta0: np.ndarray,
 
 
 def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float = 1e-2,
-                        steps: int = 400, lr: float = 0.05,
-                        counts: np.ndarray | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+                        steps: int = 400, lr: float = 0.05, counts: np.ndarray | None = None,
+                        max_rows: int | None = None, seed: int = 0, rows: np.ndarray | None = None,
+                        ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A softmax classifier of the log's task tags on the embedding: (tasks, weight, bias).
 
     Serving sees only the prompt, so the tag becomes a feature through its predicted
@@ -123,7 +124,10 @@ def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float =
     ~0.05, which a small step size would take thousands of steps to separate); the scaling is
     folded back into the returned weights. ``counts`` (default 1) says how many logged requests
     each row stands for: a repeated (prompt, tag) is one weighted row, the same loss as its
-    repeats, so the cost grows with distinct prompts, not with traffic."""
+    repeats, so the cost grows with distinct prompts, not with traffic. ``max_rows``: with more
+    tagged rows than this, a seeded uniform sample of them (with their counts) is fitted -- an
+    unbiased estimate of the same loss, at a cost that stops growing with the log. ``rows``:
+    the row of ``emb`` of each tag (default: the same row), so that no copy is made first."""
     counts = np.ones(len(tags)) if counts is None else np.asarray(counts, dtype=np.float64)
     idx = [i for i, t in enumerate(tags) if t]
     tasks = sorted({tags[i] for i in idx})  # type: ignore[misc]
@@ -131,8 +135,14 @@ def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float =
     total = float(c.sum())
     if total < MIN_TAGGED or len(tasks) < 2:
         return [], np.zeros((0, emb.shape[1])), np.zeros(0)
-    mean = (emb[idx] * c[:, None]).sum(axis=0) / total
-    dev = emb[idx] - mean
+    if max_rows is not None and len(idx) > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(idx), size=max_rows, replace=False))
+        idx = [idx[i] for i in keep]
+        c = counts[idx]
+        total = float(c.sum())
+    e = np.asarray(emb[idx] if rows is None else emb[np.asarray(rows)[idx]], dtype=np.float64)
+    mean = (e * c[:, None]).sum(axis=0) / total
+    dev = e - mean
     scale = np.maximum(np.sqrt(((dev * dev) * c[:, None]).sum(axis=0) / total), 1e-8)
     x = dev / scale
     y = np.zeros((len(idx), len(tasks)))
@@ -151,6 +161,11 @@ def fit_task_classifier(emb: np.ndarray, tags: Sequence[str | None], l2: float =
     return tasks, w / scale, b - (w / scale) @ mean
 
 
+#: Rows of embeddings widened to float64 at a time (features, means, covariance).
+CHUNK = 8192
+#: The task-tag classifier is fitted on at most this many distinct (prompt, tag) pairs (a
+#: seeded sample beyond): its full-batch Adam costs rows x dim x tags x 400 steps.
+TASK_MAX_ROWS = 20_000
 #: Up to this many distinct prompts the principal components come from an SVD of the weighted
 #: rows (exactly the SVD of every logged row); beyond, from the eigenvectors of the weighted
 #: covariance accumulated in chunks, so memory stays at dim x dim.
@@ -163,7 +178,10 @@ def _principal_components(emb: np.ndarray, k: int, counts: np.ndarray | None = N
     many logged requests each (distinct-prompt) row stands for."""
     counts = np.ones(emb.shape[0]) if counts is None else np.asarray(counts, dtype=np.float64)
     total = float(counts.sum())
-    mean = (emb * counts[:, None]).sum(axis=0) / total if total else np.zeros(emb.shape[1])
+    mean = np.zeros(emb.shape[1])
+    for i in range(0, emb.shape[0], CHUNK):
+        mean += (emb[i:i + CHUNK] * counts[i:i + CHUNK, None]).sum(axis=0)
+    mean = mean / total if total else mean
     k = max(0, min(k, int(total) - 1, emb.shape[1]))
     if k == 0:
         return np.zeros((emb.shape[1], 0)), mean
@@ -172,14 +190,22 @@ def _principal_components(emb: np.ndarray, k: int, counts: np.ndarray | None = N
         vecs = vt[:k].T
     else:
         cov = np.zeros((emb.shape[1], emb.shape[1]))
-        for i in range(0, emb.shape[0], 8192):
-            d = emb[i:i + 8192] - mean
-            cov += (d * counts[i:i + 8192, None]).T @ d
+        for i in range(0, emb.shape[0], CHUNK):
+            d = emb[i:i + CHUNK] - mean
+            cov += (d * counts[i:i + CHUNK, None]).T @ d
         _, v = np.linalg.eigh(cov)
         vecs = v[:, ::-1][:, :k]
     if vecs.shape[1] < k:  # fewer distinct prompts than components: the rest carry nothing
         vecs = np.concatenate([vecs, np.zeros((emb.shape[1], k - vecs.shape[1]))], axis=1)
     return vecs, mean
+
+
+def _raw_features(router: FleetHeadsRouter, prompts: Sequence[str], emb: np.ndarray) -> np.ndarray:
+    """``router.raw_features`` a chunk of prompts at a time, so that the float64 copy of the
+    embeddings (and the base router's batch) is one chunk, not all of them."""
+    parts = [router.raw_features(prompts[i:i + CHUNK], np.asarray(emb[i:i + CHUNK], dtype=np.float64))
+             for i in range(0, len(prompts), CHUNK)]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, router.num_features))
 
 
 def _weighted_std(values: np.ndarray, counts: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -191,10 +217,11 @@ def _new_pipeline(keys: Sequence[str], base: Router | None, prompts: Sequence[st
                   tags: Sequence[str | None], encoder: str, components: int,
                   roles: Mapping[str, str], counts: np.ndarray | None = None,
                   tag_rows: tuple[np.ndarray, list[str | None], np.ndarray] | None = None,
-                  ) -> FleetHeadsRouter:
+                  ) -> tuple[FleetHeadsRouter, np.ndarray]:
     """The feature pipeline fitted on these prompts (heads still at zero). ``prompts`` may be
     the distinct prompts, with ``counts`` logged requests each; ``tag_rows`` is then the
-    distinct (prompt index, tag) pairs and their counts (default: ``tags`` per prompt)."""
+    distinct (prompt index, tag) pairs and their counts (default: ``tags`` per prompt). Also
+    returns the prompts' raw features (the heads are fitted on them)."""
     counts = np.ones(len(prompts)) if counts is None else counts
     columns: list[str] = []
     if base is not None:
@@ -202,22 +229,24 @@ def _new_pipeline(keys: Sequence[str], base: Router | None, prompts: Sequence[st
         z_std = _weighted_std(z, counts, (z * counts[:, None]).sum(axis=0) / counts.sum())
         columns = [k for j, k in enumerate(base.candidate_keys) if z_std[j] > 1e-3]
     rows, row_tags, row_counts = tag_rows if tag_rows is not None else (np.arange(len(prompts)), list(tags), counts)
-    tasks, tw, tb = fit_task_classifier(emb[rows], row_tags, counts=row_counts)
+    tasks, tw, tb = fit_task_classifier(emb, row_tags, counts=row_counts, max_rows=TASK_MAX_ROWS,
+                                        rows=rows)
     proj, proj_mean = _principal_components(emb, components, counts)
     router = FleetHeadsRouter(keys, base=base if columns else None, base_columns=columns,
                               encoder=encoder, tasks=tasks, roles=dict(roles), dim=emb.shape[1],
                               components=proj.shape[1], projection=proj, projection_mean=proj_mean,
                               task_weight=tw, task_bias=tb)
-    raw = router.raw_features(prompts, emb)
+    raw = _raw_features(router, prompts, emb)
     router.feature_mean = (raw * counts[:, None]).sum(axis=0) / counts.sum()
     scale = _weighted_std(raw, counts, router.feature_mean)
     router.feature_scale = np.where(scale > 1e-8, scale, 1.0)
-    return router
+    return router, raw
 
 
 def _embed_distinct(enc: Any, prompts: Sequence[str], batch: int = 4096, progress: bool = False) -> np.ndarray:
     """Embeddings of distinct prompts, in batches through the encoder (and its disk cache), into
-    one float64 array: peak memory is the result plus one batch."""
+    one float32 array (what the encoders return; widened to float64 chunk by chunk where used):
+    peak memory is the result plus one batch."""
     out = None
     starts = range(0, len(prompts), batch)
     if progress and len(prompts) > batch:
@@ -225,11 +254,11 @@ def _embed_distinct(enc: Any, prompts: Sequence[str], batch: int = 4096, progres
 
         starts = tqdm(starts, desc="embedding prompts", unit="batch")
     for i in starts:
-        part = np.asarray(enc.encode(list(prompts[i:i + batch])), dtype=np.float64)
+        part = np.asarray(enc.encode(list(prompts[i:i + batch])), dtype=np.float32)
         if out is None:
-            out = np.empty((len(prompts), part.shape[1]))
+            out = np.empty((len(prompts), part.shape[1]), dtype=np.float32)
         out[i:i + part.shape[0]] = part
-    return out if out is not None else np.asarray(enc.encode([]), dtype=np.float64)
+    return out if out is not None else np.asarray(enc.encode([]), dtype=np.float32)
 
 
 @dataclass
@@ -386,6 +415,7 @@ def learn_heads(
     distinct, inverse = unique_prompts(bandit.prompts)
     counts = np.bincount(inverse, minlength=len(distinct)).astype(np.float64)
     emb = _embed_distinct(enc, distinct, progress=progress)
+    raw = None
     if previous is not None:
         router = FleetHeadsRouter(
             keys, base=previous.base, base_columns=previous.base_columns, encoder=previous.encoder,
@@ -400,10 +430,10 @@ def learn_heads(
             pairs[(p, t)] = pairs.get((p, t), 0) + 1
         tag_rows = (np.array([p for p, _ in pairs], dtype=np.int64), [t for _, t in pairs],
                     np.array(list(pairs.values()), dtype=np.float64))
-        router = _new_pipeline(keys, base, distinct, emb, tags, encoder, components, roles,
-                               counts=counts, tag_rows=tag_rows)
+        router, raw = _new_pipeline(keys, base, distinct, emb, tags, encoder, components, roles,
+                                    counts=counts, tag_rows=tag_rows)
     router.use_encoder(enc)
-    phi = router.standardise(router.raw_features(distinct, emb))
+    phi = router.standardise(raw if raw is not None else _raw_features(router, distinct, emb))
     x = _Design(np.concatenate([np.ones((len(distinct), 1)), phi], axis=1), inverse)
     del phi, emb
     w = 1.0 / bandit.propensities

@@ -135,7 +135,7 @@ def retrain(
     # compact per-request arrays are kept (compact.py), never the parsed lines
     clock = _Clock()
     log = read_compact(list(logs), read_feedback(feedback) if feedback else None, label_source,
-                       judge=judge, progress=progress)
+                       judge=judge, progress=progress, keep_predictions=str(base).lower() == "none")
     stats, matched = log.stats, log.feedback_joined
     clock.lap("read_and_label")
     fleet_obj = Fleet.from_yaml(fleet) if fleet is not None else None
