@@ -282,8 +282,8 @@ def render(results: list[dict[str, Any]]) -> str:
         + " (see the script's docstring for the protocol; re-rendered with `--from-json`); do not edit by hand.",
         "",
         f"Data: {first['data']}. Machine: {first['machine']}. Encoder: `{first['encoder']}`. "
-        f"Timings are single runs on a machine shared with other jobs (load average {first.get('load', '?')} "
-        "on its 2 cores during the runs): wall times there are several times the CPU times, so the CPU "
+        "Timings are single runs on a machine shared with other jobs (the load average on its 2 cores "
+        "is given with each table): wall times there are up to several times the CPU times, so the CPU "
         "column (user + sys of the retrain process) is the steadier measure of the work.",
         "",
     ]
@@ -291,6 +291,7 @@ def render(results: list[dict[str, Any]]) -> str:
         share = float(result.get("unique_share", 0.0))
         if len(results) > 1:
             lines += [f"### {'Prompts as recorded (repeated)' if not share else f'{share:.0%} of requests with a unique prompt'}", ""]
+        lines += [f"Load average during the run: {result.get('load', '?')}.", ""]
         lines += _table(result["rows"]) + [""]
     rows = [r for result in results for r in result["rows"]]
     most = max(r["generate"]["distinct_prompts"] for r in rows)
