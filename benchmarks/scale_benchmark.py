@@ -2,15 +2,17 @@
 logged requests.
 
     ADAPTIVE_ROUTER_DATA=../shared/data python benchmarks/scale_benchmark.py
-        [--sizes 10000,100000,1000000] [--work runs/scale_bench] [--epsilon 0.2]
-        [--encoder minilm-static] [--out docs/bench_scale.md]
+        [--sizes 10000,100000,1000000] [--unique-shares 0,0.1] [--work runs/scale_bench]
+        [--epsilon 0.2] [--encoder minilm-static] [--out docs/bench_scale.md]
 
 Protocol (fixed in code, stated on the generated page):
 
 - traffic: prompts drawn uniformly with replacement from llmrouter's upstream train split
   (train + validation of ``RoutingDataset.splits(seed=0, val=0.1, test=0.2)``, 5,608 distinct
   prompts, as ``benchmarks/retrain_benchmark.py``); so a log of N lines holds min(N, ~5.6k)
-  distinct prompts, and each is embedded once.
+  distinct prompts, and each is embedded once. A second run (``--unique-shares``, default
+  0.1) makes that share of the requests' prompts unique (a `` (ref <n>)`` suffix), for traffic
+  with more distinct prompts than the data set has (1M lines: ~105k distinct prompts).
 - serving: the bundled ``default`` router bound to the nine-model fleet, the plugin's default
   knob ``threshold(0.5)`` with 20% uniform exploration (:class:`EpsilonExploration`, which
   logs each decision's propensity). Each request becomes the plugin's traffic-log line
@@ -187,12 +189,13 @@ def generate(table: dict[str, Any], n: int, log: Path, feedback: Path, epsilon: 
             "log_mb": log.stat().st_size / 2**20, "feedback_mb": feedback.stat().st_size / 2**20}
 
 
-def run_size(table: dict[str, Any], n: int, args: argparse.Namespace, fleet_file: Path) -> dict[str, Any]:
-    work = args.work / f"n{n}"
+def run_size(table: dict[str, Any], n: int, args: argparse.Namespace, fleet_file: Path,
+             unique_share: float = 0.0) -> dict[str, Any]:
+    work = args.work / (f"n{n}" if not unique_share else f"unique{unique_share:g}_n{n}")
     work.mkdir(parents=True, exist_ok=True)
     log, feedback = work / "traffic.jsonl", work / "feedback.jsonl"
     t = time.perf_counter()
-    gen = generate(table, n, log, feedback, args.epsilon, SEED, args.unique_share)
+    gen = generate(table, n, log, feedback, args.epsilon, SEED, unique_share)
     gen["generate_s"] = time.perf_counter() - t
     env = {**os.environ, "ADAPTIVE_ROUTER_EMBED_CACHE": str(work / "embeddings.sqlite"),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -331,9 +334,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "scale_bench")
     ap.add_argument("--epsilon", type=float, default=0.2)
     ap.add_argument("--encoder", default="minilm-static")
-    ap.add_argument("--unique-share", type=float, default=0.0,
-                    help="share of requests whose prompt is made unique (a request-specific suffix): "
+    ap.add_argument("--unique-shares", default="0,0.1",
+                    help="one run of every size per share: the share of requests whose prompt is made "
+                         "unique (a request-specific suffix; 0 = prompts as recorded, repeated), for "
                          "traffic with more distinct prompts than the data set holds")
+    ap.add_argument("--unique-share", type=float, default=None, help="a single share (overrides --unique-shares)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--eval-cli", action="store_true",
                     help="also time `adaptive-router eval` of each retrained router on llmrouter's test "
@@ -353,22 +358,29 @@ def main() -> None:
     table = serving_table(args.data_dir)
     fleet_file = args.work / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump(table["ds"].fleet.to_dict()), encoding="utf-8")
-    rows = []
-    for n in sizes:
-        rows.append(run_size(table, n, args, fleet_file))
-        (args.work / "bench_scale.json").write_text(json.dumps({"rows": rows}, indent=2, default=str), encoding="utf-8")
-    cpu = os.cpu_count()
-    result = {
-        "command": ("python benchmarks/scale_benchmark.py " + " ".join(sys.argv[1:])).strip(),
-        "data": (f"llmrouter upstream train split ({len(table['records']):,} distinct prompts, nine "
-                 f"models), served by the `default` router at threshold({THRESHOLD:g}) with "
-                 f"{args.epsilon:.0%} uniform exploration; feedback = the served model's llmrouter score"),
-        "machine": f"{platform.machine()}, {cpu} CPU cores, Python {platform.python_version()}",
-        "encoder": args.encoder, "unique_share": args.unique_share, "rows": rows, "load": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
-        "max_rss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-    (args.work / "bench_scale.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    args.out.write_text(render([result]), encoding="utf-8")
+    shares = ([args.unique_share] if args.unique_share is not None else
+              [float(x) for x in args.unique_shares.split(",") if x.strip()])
+    results = []
+    for share in shares:
+        name = "bench_scale.json" if not share else f"bench_scale_unique{share:g}.json"
+        rows = []
+        for n in sizes:
+            rows.append(run_size(table, n, args, fleet_file, share))
+            (args.work / name).write_text(json.dumps({"rows": rows}, indent=2, default=str), encoding="utf-8")
+        command = ("python benchmarks/scale_benchmark.py " + " ".join(sys.argv[1:])).strip()
+        result = {
+            "command": command + (f"  # unique share {share:g}" if len(shares) > 1 else ""),
+            "data": (f"llmrouter upstream train split ({len(table['records']):,} distinct prompts, nine "
+                     f"models), served by the `default` router at threshold({THRESHOLD:g}) with "
+                     f"{args.epsilon:.0%} uniform exploration; feedback = the served model's llmrouter score"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+            "encoder": args.encoder, "unique_share": share, "rows": rows,
+            "load": " / ".join(f"{v:.1f}" for v in os.getloadavg()) + " (1 / 5 / 15 min, at the end)",
+            "max_rss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        (args.work / name).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        results.append(result)
+    args.out.write_text(render(results), encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))
 
 
