@@ -16,7 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from adaptive_router.integrations.litellm_plugin.api_adapters import SINGLE_OUTPUT_CALLS, request_messages
-from adaptive_router.integrations.litellm_plugin.failover import account_failover, served_failover
+from adaptive_router.integrations.litellm_plugin.failover import (
+    account_failover,
+    served_failover,
+    served_group,
+)
 from adaptive_router.integrations.litellm_plugin.metrics import observe_outcome
 from adaptive_router.integrations.litellm_plugin.request_state import RequestState, annotate
 from adaptive_router.integrations.litellm_plugin.runtime import (
@@ -133,6 +137,27 @@ async def account_stream(runtime: AdaptiveRuntime, data: dict[str, Any], state: 
     annotate(data, state.result)
     await runtime.awrite_log(log_line(runtime, data, state, messages, result))
     return state.result
+
+
+def response_headers(state: RequestState, response: Any, runtime: AdaptiveRuntime | None) -> dict[str, str]:
+    """The ``x-adaptive-router-*`` headers: the served model and n (and, for a stream, whose
+    headers leave before its cost is known, the expected cost, marked as such)."""
+    if state.headers:
+        return dict(state.headers)
+    model, n = state.decision.candidate.model, state.decision.candidate.n
+    if response is not None and state.stream:
+        # a stream's headers leave after its connection opened: when a failover opened it, say
+        # which model serves (and its expected cost), not the one that failed
+        group = served_group(response)
+        served = runtime.model_of_group(group) if group and runtime is not None else None
+        if group != state.group and served is not None:
+            model, n = served, 1
+    headers = {"x-adaptive-router-model": str(model), "x-adaptive-router-n": str(n)}
+    if response is not None and state.stream:
+        expected = state.decision.expected_costs_usd.get(f"{model}#{n}", 0.0)
+        headers["x-adaptive-router-cost-usd"] = f"{float(expected):.10f}"
+        headers["x-adaptive-router-cost-basis"] = "expected"
+    return headers
 
 
 async def log_failure(runtime: AdaptiveRuntime, data: dict[str, Any], state: RequestState,

@@ -62,6 +62,7 @@ from adaptive_router.integrations.litellm_plugin.post_call import (
     account_stream,
     escalation,
     log_failure,
+    response_headers,
 )
 from adaptive_router.integrations.litellm_plugin.proxy_errors import PluginMisconfigured, proxy_error
 from adaptive_router.integrations.litellm_plugin.request_parsing import parse_request
@@ -248,24 +249,7 @@ class AdaptiveRouterProxyHook(CustomLogger):
         state = state_of(data)
         if state is None:
             return None
-        if state.headers:
-            return dict(state.headers)
-        cand = state.decision.candidate
-        model, n = cand.model, cand.n
-        if response is not None and state.stream:
-            # a stream's headers leave after its connection opened: when a failover opened it,
-            # say which model serves (and its expected cost), not the one that failed
-            group = served_group(response)
-            current = self.runtimes.current
-            served = current.model_of_group(group) if group and current is not None else None
-            if group != state.group and served is not None:
-                model, n = served, 1
-        headers = {"x-adaptive-router-model": str(model), "x-adaptive-router-n": str(n)}
-        if response is not None and state.stream:
-            expected = state.decision.expected_costs_usd.get(f"{model}#{n}", 0.0)
-            headers["x-adaptive-router-cost-usd"] = f"{float(expected):.10f}"
-            headers["x-adaptive-router-cost-basis"] = "expected"
-        return headers
+        return response_headers(state, response, self.runtimes.current)
 
     async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
