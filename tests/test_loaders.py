@@ -10,6 +10,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,6 +157,19 @@ def test_download_offline_error_names_the_fix(tmp_path: Path, monkeypatch: pytes
         load_dataset("routellm-mtbench")
 
 
+def _serve_as_upstream(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A real HTTP server over ``folder`` standing in for the data sets' upstream, with the cache
+    in ``tmp_path`` and no local data folder: the download path runs end to end."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    monkeypatch.delenv("ADAPTIVE_ROUTER_DATA", raising=False)
+    monkeypatch.setenv("ADAPTIVE_ROUTER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data_paths, "upstream_url", lambda source, rel: f"http://127.0.0.1:{port}/{rel}")
+    return server
+
+
 def test_download_into_cache_from_a_server(shared_data: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The download path end to end, against a real HTTP server holding upstream's layout."""
@@ -163,14 +177,8 @@ def test_download_into_cache_from_a_server(shared_data: Path, tmp_path: Path,
     for rel, up in data_paths.UPSTREAM_FILES["routellm-mtbench"].items():
         (upstream / up).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shared_data / rel, upstream / up)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(upstream))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve_as_upstream(upstream, tmp_path, monkeypatch)
     try:
-        port = server.server_address[1]
-        monkeypatch.delenv("ADAPTIVE_ROUTER_DATA", raising=False)
-        monkeypatch.setenv("ADAPTIVE_ROUTER_CACHE", str(tmp_path / "cache"))
-        monkeypatch.setattr(data_paths, "upstream_url", lambda source, rel: f"http://127.0.0.1:{port}/{rel}")
         ds = load_dataset("routellm-mtbench")
         assert len(ds) == 72
         assert (tmp_path / "cache/data/routellm/mt_bench/judgements.jsonl").exists()
@@ -184,14 +192,8 @@ def test_download_of_a_missing_file_names_the_fix(tmp_path: Path, monkeypatch: p
     """An HTTP error status (here 404 from a real server with nothing to serve) is a failed
     download, not a file of error text written into the cache."""
     (tmp_path / "empty").mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "empty"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve_as_upstream(tmp_path / "empty", tmp_path, monkeypatch)
     try:
-        port = server.server_address[1]
-        monkeypatch.delenv("ADAPTIVE_ROUTER_DATA", raising=False)
-        monkeypatch.setenv("ADAPTIVE_ROUTER_CACHE", str(tmp_path / "cache"))
-        monkeypatch.setattr(data_paths, "upstream_url", lambda source, rel: f"http://127.0.0.1:{port}/{rel}")
         with pytest.raises(DataError, match="404"):
             load_dataset("routellm-mtbench")
         assert not list((tmp_path / "cache").rglob("*.jsonl"))
