@@ -72,7 +72,7 @@ from adaptive_router.routers.base import Router  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-LEARNED_ROUTERS = ("linear-probe", "mf", "sw_ranking", "hybrid-prob", "arllm-nir")
+LEARNED_ROUTERS = ("linear-probe", "mf", "sw-ranking", "hybrid-prob", "arllm-nir")
 BASELINE_ROUTERS = ("cheapest", "random")
 TARGET_ROUTING_RATIO = 1.2
 TARGET_THROUGHPUT_SHARE = 0.80
