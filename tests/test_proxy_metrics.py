@@ -48,9 +48,9 @@ def test_escalations_fallbacks_failures_and_explorations() -> None:
     observe_outcome(line(cost_usd=0.001, model_group="mini-group", cascade=cascade), "big", "mini-group")
     assert value("adaptive_router_escalations_total", from_model="mini", to_model="big") == esc + 1
 
-    fb = value("adaptive_router_fallbacks_total", from_group="mini-group", to_group="big-group")
+    fb = value("adaptive_router_failovers_total", from_group="mini-group", to_group="big-group")
     observe_outcome(line(cost_usd=0.001, model_group="big-group"), "big", "mini-group")
-    assert value("adaptive_router_fallbacks_total", from_group="mini-group", to_group="big-group") == fb + 1
+    assert value("adaptive_router_failovers_total", from_group="mini-group", to_group="big-group") == fb + 1
 
     failed = value("adaptive_router_failures_total")
     observe_outcome(line(error="APIError: boom", model_group="mini-group"), "big", "mini-group")

@@ -23,7 +23,7 @@ Metrics (all prefixed ``adaptive_router_``):
 - ``saving_usd``: reference cost minus realised cost, cumulative (a gauge: a request routed to a
   dear best-of-n can cost more than the reference, so the sum can fall).
 - ``escalations_total{from_model, to_model}``: cascade steps taken after the first.
-- ``fallbacks_total{from_group, to_group}``: requests served by another group than the one
+- ``failovers_total{from_group, to_group}``: requests served by another group than the one
   decided (failover after an error, or a group LiteLLM was cooling down).
 - ``failures_total``: routed requests that failed after the decision.
 - ``routing_latency_seconds``: time from the pre-call hook's start to the decision (router,
@@ -33,6 +33,7 @@ Metrics (all prefixed ``adaptive_router_``):
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -73,10 +74,12 @@ def metrics() -> dict[str, Any] | None:
             "cost": Counter(p + "cost_usd_total", "Realised cost in US dollars", ["model"]),
             "reference_cost": Counter(p + "reference_cost_usd_total",
                                       "Cost of the same requests on the reference model (n = 1)"),
-            "saving": Gauge(p + "saving_usd", "Reference cost minus realised cost, cumulative"),
+            # several workers (PROMETHEUS_MULTIPROC_DIR): the page shows the sum over processes
+            "saving": Gauge(p + "saving_usd", "Reference cost minus realised cost, cumulative",
+                            multiprocess_mode="sum"),
             "escalations": Counter(p + "escalations_total", "Cascade steps taken after the first",
                                    ["from_model", "to_model"]),
-            "fallbacks": Counter(p + "fallbacks_total", "Requests served by another group than decided",
+            "failovers": Counter(p + "failovers_total", "Requests served by another group than decided",
                                  ["from_group", "to_group"]),
             "failures": Counter(p + "failures_total", "Routed requests that failed after the decision"),
             "latency": Histogram(p + "routing_latency_seconds", "Time to take the routing decision",
@@ -122,12 +125,16 @@ def observe_outcome(line: Any, reference_model: str, decided_group: str | None) 
     for before, after in zip(steps, steps[1:], strict=False):
         m["escalations"].labels(from_model=str(before.get("model")), to_model=str(after.get("model"))).inc()
     if decided_group and line.model_group and line.model_group != decided_group:
-        m["fallbacks"].labels(from_group=decided_group, to_group=line.model_group).inc()
+        m["failovers"].labels(from_group=decided_group, to_group=line.model_group).inc()
 
 
 def mount_metrics_route() -> bool:
-    """Serve the default registry at ``/metrics`` on the running proxy unless something (LiteLLM's
-    ``prometheus`` callback) already does; True when this call mounted it."""
+    """Serve the metrics at ``/metrics`` on the running proxy unless something (LiteLLM's
+    ``prometheus`` callback) already does; True when this call mounted it.
+
+    With several workers (``PROMETHEUS_MULTIPROC_DIR`` set, as LiteLLM requires for them) each
+    worker's page collects every worker's samples from that folder, so a scrape that reaches any
+    worker reads the whole proxy; otherwise the process's default registry."""
     if metrics() is None:
         return False
     import sys
@@ -139,9 +146,13 @@ def mount_metrics_route() -> bool:
     with _LOCK:
         if any(getattr(r, "path", None) == "/metrics" for r in app.routes):
             return False
-        from prometheus_client import REGISTRY, make_asgi_app
+        from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app, multiprocess
 
-        app.mount("/metrics", make_asgi_app(REGISTRY))
+        registry = REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        app.mount("/metrics", make_asgi_app(registry))
     log.info("adaptive_router: serving Prometheus metrics at /metrics")
     return True
 
