@@ -25,6 +25,7 @@ import yaml
 from adaptive_router.training.retrain.job import retrain
 from adaptive_router.training.retrain.logs import iter_logs, read_logs
 
+from adaptive_router.routers.base import Router
 from adaptive_router.traffic import TrafficLogLine
 
 PRICES = {"cheap": 0.1, "mid": 0.4, "strong": 2.0}  # dollars per million tokens
@@ -341,3 +342,60 @@ def test_task_classifier_cap_samples_rows_but_keeps_every_tag():
     pred = np.argmax(emb @ capped[1].T + capped[2], axis=1)
     truth = np.array([full[0].index(t) for t in tags])
     assert np.mean(pred == truth) > 0.9  # and it still separates the tags
+
+
+class _Constant(Router):
+    """A base router that predicts every candidate the same for every prompt (what ``FixedRouter``
+    in test_retrain.py does), not registered as a router type."""
+
+    name = "test-constant"
+
+    def _predict(self, prompts):
+        return np.tile(np.array([0.7, 0.75, 0.8]), (len(prompts), 1))
+
+
+KEYS_FT = ["cheap#1", "cheap#3", "strong#1"]
+#: fine_tune_router on the bandit below, computed per request before the fit was grouped by
+#: (prompt, candidate) (commit 4ba6b26): bias, sum of the shared weights, sum of |candidate
+#: weights|, the L2 search and the base's validation loss
+FINE_TUNE_REFERENCE = {
+    "bias": [-0.254497891244073, 0.17847736092300753, 0.4437948876054206],
+    "u_sum": 0.08597054115110891, "v_abs_sum": 104.31325404313266, "l2": 0.001,
+    "search": {"0.001": 0.32445051147804704, "0.01": 0.352280384299574, "0.1": 0.48093886612834286,
+               "1.0": 0.5765560578407956},
+    "base_val": 0.6017745237557,
+}
+
+
+def test_fine_tune_grouped_by_prompt_matches_the_per_request_fit():
+    """The warm-started fine-tune sums its loss over (prompt, candidate) groups; on 700 requests
+    over 60 prompts it learns exactly what the per-request fit learned."""
+    from adaptive_router.training.retrain.bandit import LoggedBandit
+    from adaptive_router.training.retrain.fine_tune import fine_tune_router
+
+    from adaptive_router.policy import ThresholdPolicy
+
+    easy = ["What is {a} plus {b}?", "Add {a} and {b}.", "Compute {a} + {b}, please.", "How much is {a} times 2?"]
+    hard = ["Prove that there are infinitely many primes congruent to {a} modulo {b}.",
+            "Show rigorously that the series of 1/n^{a} converges, with an epsilon-delta proof for case {b}.",
+            "Derive a closed form for the number of lattice paths avoiding {a} forbidden points in a {b}x{b} grid.",
+            "Prove the inequality between the arithmetic and geometric means of {a} positive reals, case {b}."]
+    truth = {"easy": [0.9, 0.95, 0.95], "hard": [0.1, 0.25, 0.85]}
+    rng = np.random.default_rng(5)
+    pool = [(easy[i % 4] if i % 2 == 0 else hard[i % 4]).format(a=i + 2, b=i + 7) for i in range(60)]
+    n = 700
+    pick, acts = rng.integers(60, size=n), rng.integers(3, size=n)
+    kinds = ["easy" if p % 2 == 0 else "hard" for p in pick]
+    labels = np.array([float(rng.random() < truth[k][a]) for k, a in zip(kinds, acts, strict=True)])
+    bandit = LoggedBandit(prompts=[pool[p] for p in pick], actions=acts, propensities=np.full(n, 0.5),
+                          labels=labels, costs=np.zeros(n), expected_costs=np.zeros((n, 3)),
+                          policies=[ThresholdPolicy(0.6)] * n, explored=np.zeros(n, bool),
+                          request_ids=[str(i) for i in range(n)], candidate_keys=KEYS_FT)
+    router, info = fine_tune_router(_Constant(KEYS_FT), bandit, encoder="minilm-static")
+    ref = FINE_TUNE_REFERENCE
+    assert info["l2"] == ref["l2"]
+    assert info["base_val_bce"] == pytest.approx(ref["base_val"], rel=1e-9)
+    assert {str(k): v for k, v in info["l2_search_val_bce"].items()} == pytest.approx(ref["search"], rel=1e-9)
+    assert router.bias.tolist() == pytest.approx(ref["bias"], rel=1e-9, abs=1e-12)
+    assert float(np.sum(router.shared_weight)) == pytest.approx(ref["u_sum"], rel=1e-7)
+    assert float(np.sum(np.abs(router.candidate_weights))) == pytest.approx(ref["v_abs_sum"], rel=1e-9)
