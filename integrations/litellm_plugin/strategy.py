@@ -42,12 +42,13 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adaptive_router.integrations.litellm_plugin.request_parsing import request_knob
 from adaptive_router.integrations.litellm_plugin.runtime import (
     ESCALATION_PARAMS,
     AdaptiveRuntime,
     RoutedResult,
 )
-from adaptive_router.integrations.plugin_settings import PluginSettings, validate_knob
+from adaptive_router.integrations.plugin_settings import PluginSettings
 from litellm.router import CustomRoutingStrategyBase
 
 from adaptive_router.domain import Candidate, Decision
@@ -94,11 +95,11 @@ class AdaptiveRoutingStrategy(CustomRoutingStrategyBase):
 
     # -- the decision -------------------------------------------------------------------------
     def _knob(self, model: str, request_kwargs: Mapping[str, Any] | None) -> dict[str, float]:
+        """The alias's knob, overridden by the call's ``metadata.adaptive_router`` (the proxy
+        hook's rule, :func:`~.request_parsing.request_knob`)."""
         knob = dict(self.settings.knob_for_alias(model) or {})
-        md = (request_kwargs or {}).get("metadata")
-        if isinstance(md, Mapping) and md.get("adaptive_router") is not None:
-            knob = merge_knob(knob, validate_knob(md["adaptive_router"], where="metadata.adaptive_router"))
-        return knob
+        own = request_knob(dict(request_kwargs or {}), "acompletion")
+        return merge_knob(knob, own) if own is not None else knob
 
     @staticmethod
     def _chat(model: str, messages: Any, request_kwargs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
