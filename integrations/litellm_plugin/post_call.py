@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from adaptive_router.integrations.litellm_plugin.api_adapters import SINGLE_OUTPUT_CALLS, request_messages
+from adaptive_router.integrations.litellm_plugin.api_adapters import SINGLE_OUTPUT_CALLS
 from adaptive_router.integrations.litellm_plugin.failover import (
     account_failover,
     served_failover,
@@ -68,7 +68,7 @@ def escalation(llm_router: Callable[[], Any], data: Mapping[str, Any], state: Re
         if n > 1:
             kwargs["n"] = n
         return await llm_router().acompletion(
-            model=group, messages=list(data.get("messages") or []),
+            model=group, messages=state.request.messages,
             metadata={**identity, "adaptive_router_cascade_step": index + 1,
                       "adaptive_router_request_id": state.request_id}, **kwargs)
 
@@ -79,7 +79,7 @@ async def account_response(runtime: AdaptiveRuntime, data: dict[str, Any], state
                            response: Any, escalate: Escalate) -> RoutedResult:
     """Account a non-streamed response (and run its cascade), write the log line, and return
     what the client is served."""
-    messages = request_messages(data, state.call, state.request.alias)
+    messages = state.request.messages  # parsed once, before the call
     entry = served_failover(response, state.group, state.failover)
     if entry is not None:  # a failover served it: account for what was really paid
         state.decision, state.group = account_failover(runtime, state.decision, state.group, entry)
@@ -115,7 +115,7 @@ async def account_stream(runtime: AdaptiveRuntime, data: dict[str, Any], state: 
         state.decision, state.group = account_failover(runtime, state.decision, state.group,
                                                        {**entry, "n": 1})
     decision = state.decision
-    messages = request_messages(data, state.call, state.request.alias)
+    messages = state.request.messages  # parsed once, before the call
     prompt_tokens, completion = usage_tokens({"usage": usage})
     notes = []
     model = runtime.fleet.model(decision.model)
@@ -163,7 +163,7 @@ def response_headers(state: RequestState, response: Any, runtime: AdaptiveRuntim
 async def log_failure(runtime: AdaptiveRuntime, data: dict[str, Any], state: RequestState,
                       exc: Exception) -> None:
     """The traffic log line of a routed request that failed after its decision."""
-    messages = request_messages(data, state.call, state.request.alias)
+    messages = state.request.messages  # parsed once, before the call
     await runtime.awrite_log(log_line(runtime, data, state, messages, None,
                                       error=f"{type(exc).__name__}: {str(exc)[:500]}"))
 

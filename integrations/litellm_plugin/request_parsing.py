@@ -36,7 +36,7 @@ def parse_request(data: dict[str, Any], call: str, settings: PluginSettings, use
         raise InvalidRequestError(
             f"n={data['n']!r}: with model {alias!r} the router chooses how many samples to draw; "
             "leave n out (or send a plain model name to choose n yourself)")
-    prompt = prompt_from_messages(messages)  # a clear 400 before any model work
+    prompt_from_messages(messages)  # a clear 400 (no user turn, empty prompt) before any model work
     defaults, sources = caller_defaults(user_api_key_dict)
     knob = merge_knob(defaults, settings.knob_for_alias(alias) or {})
     own = request_knob(data, call)
@@ -46,7 +46,7 @@ def parse_request(data: dict[str, Any], call: str, settings: PluginSettings, use
     if stream is not None and not isinstance(stream, bool):  # "false" would be truthy
         raise InvalidRequestError(f"stream must be true or false, got {type(stream).__name__} "
                                   f"{stream!r}")
-    return RoutedRequest(alias=alias, call=call, messages=messages, prompt=prompt, knob=knob,
+    return RoutedRequest(alias=alias, call=call, messages=messages, knob=knob,
                          stream=bool(stream), defaults_from=sources, t0=t0)
 
 

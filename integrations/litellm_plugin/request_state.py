@@ -26,8 +26,8 @@ class RoutedRequest:
 
     alias: str
     call: str
-    messages: list[dict[str, Any]]
-    prompt: str
+    # kept out of repr: a logging sink that stringifies LiteLLM's metadata must not see the prompt
+    messages: list[dict[str, Any]] = field(repr=False)
     knob: dict[str, float]
     stream: bool
     defaults_from: list[str]
