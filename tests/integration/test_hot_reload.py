@@ -35,21 +35,27 @@ def replace_folder(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst)
 
 
-def test_router_folder_replaced_under_load(tmp_path) -> None:
+def reload_workspace(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
+    """A proxy config serving the cheapest router from a folder (checked every 0.5 s) over replay
+    deployments: (config, the strongest router's folder to swap in, the served folder, env)."""
     cheap = CheapestRouter(KEYS).save_pretrained(tmp_path / "cheap")
     strong = StrongestRouter(KEYS, strongest="strong#1").save_pretrained(tmp_path / "strong")
+    served = tmp_path / "serving-router"
+    shutil.copytree(cheap, served)
+    records = write_replay_records(tmp_path / "records.jsonl", [OK_PROMPT], ["weak", "strong"])
+    config = write_proxy_config(tmp_path / "config.yaml", deployments(), plugin={
+        "fleet": str(fleet_yaml(tmp_path / "fleet.yaml")), "router": str(served),
+        "traffic_log": str(tmp_path / "traffic.jsonl"), "reload_check_s": 0.5})
+    return config, strong, served, {"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records)}
+
+
+def test_router_folder_replaced_under_load(tmp_path) -> None:
+    config, strong, served, env = reload_workspace(tmp_path)
     broken = tmp_path / "broken"
     shutil.copytree(strong, broken)
     cfg = json.loads((broken / "config.json").read_text(encoding="utf-8"))
     cfg["params"]["surprise"] = 1
     (broken / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    served = tmp_path / "serving-router"
-    shutil.copytree(cheap, served)
-
-    records = write_replay_records(tmp_path / "records.jsonl", [OK_PROMPT], ["weak", "strong"])
-    config = write_proxy_config(tmp_path / "config.yaml", deployments(), plugin={
-        "fleet": str(fleet_yaml(tmp_path / "fleet.yaml")), "router": str(served),
-        "traffic_log": str(tmp_path / "traffic.jsonl"), "reload_check_s": 0.5})
     body = {"model": "adaptive-router", "messages": [{"role": "user", "content": OK_PROMPT}]}
     seen: list[tuple[float, str]] = []
 
@@ -57,8 +63,7 @@ def test_router_folder_replaced_under_load(tmp_path) -> None:
         if resp.status_code == 200:
             seen.append((time.monotonic(), resp.json()["adaptive_router"]["decision"]["candidate"]))
 
-    with LiteLLMProxy(config, env={"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records)},
-                      log_path=tmp_path / "proxy.log") as proxy:
+    with LiteLLMProxy(config, env=env, log_path=tmp_path / "proxy.log") as proxy:
         def swap() -> None:
             time.sleep(3.0)
             replace_folder(strong, served)

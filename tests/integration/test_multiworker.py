@@ -27,14 +27,11 @@ import pytest
 from adaptive_router.integrations.litellm_plugin.proxy_process import (
     LiteLLMProxy,
     run_load,
-    write_proxy_config,
-    write_replay_records,
 )
 
-from adaptive_router.routers.baselines import CheapestRouter, StrongestRouter
-from tests.integration.test_proxy_bad_inputs import OK_PROMPT, deployments, fleet_yaml
+from tests.integration.test_hot_reload import reload_workspace
+from tests.integration.test_proxy_bad_inputs import OK_PROMPT
 
-KEYS = ["weak#1", "weak#3", "strong#1"]
 WORKERS = 2
 BODY = {"model": "adaptive-router", "messages": [{"role": "user", "content": OK_PROMPT}]}
 
@@ -65,18 +62,6 @@ def decisions_per_worker(proxy: LiteLLMProxy) -> dict[int, Counter[str]]:
             if counts:
                 out[pid] = counts
     return out
-
-
-def _workspace(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
-    cheap = CheapestRouter(KEYS).save_pretrained(tmp_path / "cheap")
-    strong = StrongestRouter(KEYS, strongest="strong#1").save_pretrained(tmp_path / "strong")
-    served = tmp_path / "serving-router"
-    shutil.copytree(cheap, served)
-    records = write_replay_records(tmp_path / "records.jsonl", [OK_PROMPT], ["weak", "strong"])
-    config = write_proxy_config(tmp_path / "config.yaml", deployments(), plugin={
-        "fleet": str(fleet_yaml(tmp_path / "fleet.yaml")), "router": str(served),
-        "traffic_log": str(tmp_path / "traffic.jsonl"), "reload_check_s": 0.5})
-    return config, strong, served, {"ADAPTIVE_ROUTER_REPLAY_RECORDS": str(records)}
 
 
 def _load(proxy: LiteLLMProxy, total: int) -> None:
@@ -157,7 +142,7 @@ def _check(proxy: LiteLLMProxy, tmp_path: Path, strong: Path, served: Path, pids
 
 @pytest.mark.timeout(600)
 def test_uvicorn_workers(tmp_path: Path) -> None:
-    config, strong, served, env = _workspace(tmp_path)
+    config, strong, served, env = reload_workspace(tmp_path)
     with LiteLLMProxy(config, env=env, log_path=tmp_path / "proxy.log", num_workers=WORKERS,
                       plugin_log_level="INFO") as proxy:
         _check(proxy, tmp_path, strong, served, pids_logged=True)
@@ -166,7 +151,7 @@ def test_uvicorn_workers(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_gunicorn_workers(tmp_path: Path) -> None:
-    config, strong, served, env = _workspace(tmp_path)
+    config, strong, served, env = reload_workspace(tmp_path)
     with LiteLLMProxy(config, env=env, log_path=tmp_path / "proxy.log", num_workers=WORKERS,
                       server="gunicorn") as proxy:
         _check(proxy, tmp_path, strong, served, pids_logged=False)
