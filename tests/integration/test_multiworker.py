@@ -75,10 +75,15 @@ def _check(proxy: LiteLLMProxy, tmp_path: Path, strong: Path, served: Path, pids
     """Serve, check loads and the log, replace the router, check every worker reloads."""
     workers = proxy.worker_pids()
     assert len(workers) == WORKERS, workers
+    # the proxy answers as soon as ONE worker is up; on a busy machine the other may still be
+    # importing litellm and loading the router: wait until every worker has started
+    deadline = time.monotonic() + 180
+    while proxy.log_text().count("Application startup complete") < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.5)
 
     # 1. served by both workers, each loading the router once; the log is whole
     ids: list[str] = []
-    for _ in range(10):  # the kernel, not us, spreads connections over the workers: until all served
+    for _ in range(20):  # the kernel, not us, spreads connections over the workers: until all served
         result = asyncio.run(run_load(proxy.base_url, proxy.master_key, [BODY], concurrency=16, total=200,
                                       time_limit_s=120, ramp_s=2.0, on_response=lambda _i, r: ids.append(
                                           r.json()["adaptive_router"]["request_id"])))
@@ -88,7 +93,7 @@ def _check(proxy: LiteLLMProxy, tmp_path: Path, strong: Path, served: Path, pids
             break
     n_served = len(ids)
     assert len(set(ids)) == n_served
-    assert set(per_worker) == set(workers), (per_worker, workers)
+    assert set(per_worker) == set(workers), (per_worker, workers, proxy.log_text()[-3000:])
     assert sum(c["weak#1"] for c in per_worker.values()) == n_served  # the cheapest router everywhere
     for _ in range(3):  # whichever worker answers the scrape, it reports the whole proxy
         page = httpx.get(f"{proxy.base_url}/metrics", headers=proxy.headers, timeout=10,
