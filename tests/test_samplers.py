@@ -117,10 +117,10 @@ def test_litellm_sampler_raises_sampling_error_after_retries(flaky_provider) -> 
 
 def test_litellm_sampler_backs_off_exponentially(flaky_provider, monkeypatch) -> None:
     """Attempt k (from 0) is followed by a wait of backoff_s * 2**k."""
-    import time
+    from adaptive_router.samplers import litellm_sampler
 
     waits: list[float] = []
-    monkeypatch.setattr(time, "sleep", waits.append)
+    monkeypatch.setattr(litellm_sampler, "_wait", waits.append)  # not time.sleep: other threads sleep too
     flaky_provider(3)
     LiteLLMSampler("flaky/m", retries=3, backoff_s=0.25, use_n=False).sample("hello", n=1)
     assert waits == [0.25, 0.5, 1.0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -85,7 +86,7 @@ class LiteLLMSampler(Sampler):
         # is followed by a wait of backoff_s * 2**k
         retrying = Retrying(stop=stop_after_attempt(self.retries + 1),
                             wait=wait_exponential(multiplier=self.backoff_s, exp_base=2, min=0),
-                            retry=retry_if_exception_type(Exception), reraise=True)
+                            retry=retry_if_exception_type(Exception), reraise=True, sleep=_wait)
         try:
             return retrying(litellm.completion, model=self.litellm_model, messages=messages, **kwargs)
         except Exception as last:
@@ -168,3 +169,9 @@ def _apportion(total: int, weights: Sequence[int]) -> list[int]:
     for i in sorted(range(len(raw)), key=lambda i: raw[i] - out[i], reverse=True)[: total - sum(out)]:
         out[i] += 1
     return out
+
+
+def _wait(seconds: float) -> None:
+    """The pause between attempts: this module's own, so that a test can replace it without
+    replacing ``time.sleep`` for every thread of the process."""
+    time.sleep(seconds)
